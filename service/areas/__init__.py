@@ -1,0 +1,1 @@
+"""The jurisdiction tree: areas whose codes extend their parent's division code."""

@@ -1,0 +1,25 @@
+"""HTTP routes of the areas domain."""
+
+from __future__ import annotations
+
+import asyncpg
+from litestar import Controller, get, post
+
+from service.areas import domain
+from service.areas.schemas import AreaIn, AreaOut
+from service.auth.guards import admin_only, any_staff
+from service.auth.schemas import Staff
+
+
+class AreaController(Controller):
+    path = "/api/v1/areas"
+    tags = ["areas"]
+
+    @post(name="areas:create", guards=[admin_only])
+    async def create(self, db: asyncpg.Connection, data: AreaIn) -> AreaOut:
+        return AreaOut(**dict(await domain.create_area(db, data)))
+
+    @get(name="areas:list", guards=[any_staff], description="All areas; police see their jurisdiction's subtree.")
+    async def list_areas(self, db: asyncpg.Connection, staff: Staff) -> list[AreaOut]:
+        rows = await domain.list_areas(db, domain.jurisdiction_of(staff))
+        return [AreaOut(**dict(r)) for r in rows]

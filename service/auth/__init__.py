@@ -1,0 +1,1 @@
+"""Staff accounts, login sessions, and the guards that decide who may call what."""

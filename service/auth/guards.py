@@ -1,0 +1,63 @@
+"""Who may call a route: authentication from the session, guards by role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from service.auth import domain
+from service.auth.schemas import Role, Staff
+
+SESSION_COOKIE = "vh_session"
+
+
+def credentials(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The bearer token of an API client, else the session cookie of a browser."""
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return connection.cookies.get(SESSION_COOKIE)
+
+
+class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Attach the staff member of a valid session; anonymous callers get ``user=None``."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        token = credentials(connection)
+        if not token:
+            return AuthenticationResult(user=None, auth=None)
+        async with connection.app.state.pool.acquire() as conn:
+            staff = await domain.staff_for_token(conn, token)
+        return AuthenticationResult(user=staff, auth=token if staff else None)
+
+
+def requires_role(*roles: Role):
+    """A guard admitting authenticated staff with one of ``roles``."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        staff: Staff | None = connection.scope.get("user")
+        if staff is None:
+            raise NotAuthorizedException()
+        if staff.role not in roles:
+            raise PermissionDeniedException()
+
+    guard.__name__ = f"requires_role({', '.join(roles)})"
+    return guard
+
+
+any_staff = requires_role("admin", "police", "landlord", "desk")
+admin_only = requires_role("admin")
+owners = requires_role("landlord", "desk")
+# The guests of a dwelling: its owner and the police of its area; an admin manages accounts, not guests.
+owners_and_police = requires_role("landlord", "desk", "police")
+police_only = requires_role("police")
+
+
+def provide_staff(request: Request[Any, Any, Any]) -> Staff:
+    """The guarded route's staff member, as a dependency."""
+    return request.scope["user"]
