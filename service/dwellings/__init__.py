@@ -1,0 +1,1 @@
+"""Dwellings, their QR codes and printable posters."""
