@@ -1,0 +1,1 @@
+"""Guest registrations: stays, their guests, check-in and check-out."""
