@@ -1,0 +1,1 @@
+"""Remote identity verification for guests without their document, and electronic accommodation certificates."""
