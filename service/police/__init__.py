@@ -1,0 +1,1 @@
+"""The police view: occupancy counts, live stream, search with audit, watchlist alerts."""
