@@ -18,13 +18,13 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig, StructLoggingConfig, default_structlog_standard_lib_processors
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.logging import LoggingMiddlewareConfig
+from litestar.middleware.logging import LoggingMiddleware, LoggingMiddlewareConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.template import TemplateConfig
-from litestar.types import Scope
+from litestar.types import Message, Scope, Send
 
 from service.areas.routes import AreaController
 from service.auth import domain as auth_domain
@@ -93,6 +93,28 @@ def stdlib_logging_config(as_json: bool) -> LoggingConfig:
     return LoggingConfig(formatters={"standard": {"()": structlog.stdlib.ProcessorFormatter, "processors": processors}})
 
 
+class OneLinePerResponseLoggingMiddleware(LoggingMiddleware):
+    """Litestar's request and response log, with one response line however many chunks a body has.
+
+    Litestar logs a line per body chunk: a live stream would log every event it sends, a thousand
+    lines per change with a thousand police views open.
+    """
+
+    def create_send_wrapper(self, scope: Scope, send: Send) -> Send:
+        logging_send = super().create_send_wrapper(scope, send)
+        logged = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal logged
+            if logged:
+                await send(message)
+                return
+            logged = message["type"] == "http.response.body"
+            await logging_send(message)
+
+        return send_wrapper
+
+
 async def log_server_error(exc: Exception, scope: Scope) -> None:
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         return
@@ -128,6 +150,7 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
     logging_config = StructlogConfig(
         structlog_logging_config=structlog_config,
         middleware_logging_config=LoggingMiddlewareConfig(
+            middleware_class=OneLinePerResponseLoggingMiddleware,
             request_log_fields=("method", "path"),
             response_log_fields=("status_code",),
         ),

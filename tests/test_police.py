@@ -155,6 +155,36 @@ async def test_the_stream_sends_counts_on_connect_and_after_a_registration(anony
     assert second["current_guests"] == first["current_guests"] + 1
 
 
+async def test_a_stream_is_one_response_line_in_the_log_however_many_events_it_sends(
+        anonymous, make_staff, make_dwelling, county, service):
+    """An operator reads one line per request: a stream logging each event it sends would bury the
+    log (and slow the fan-out) under a line per change per open police view."""
+    police = await make_staff("police", area_code=COUNTY)
+    dwelling = await make_dwelling(await make_staff("landlord"), county)
+
+    def logged() -> tuple[int, int]:
+        log = service.log()
+        return log.count('"event":"HTTP Request"'), log.count('"event":"HTTP Response"')
+
+    requests_before, responses_before = logged()
+    async with police_stream(police, county) as events:
+        await next_event(events, "counts")
+        for _ in range(3):
+            await register(anonymous, dwelling)
+            await next_event(events, "counts")
+    def added() -> tuple[int, int]:
+        requests, responses = logged()
+        return requests - requests_before, responses - responses_before
+
+    # Log records are written by a background thread: wait for the four requests' lines (the
+    # stream and three registrations), then a moment longer for any line too many.
+    async with asyncio.timeout(5):
+        while min(added()) < 4:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    assert added() == (4, 4)
+
+
 async def test_the_counts_keep_coming_while_guests_close_their_status_pages_mid_connect(
         anonymous, make_staff, make_dwelling, county):
     """Guests' status pages closing while their streams subscribe must not silence the police view:
