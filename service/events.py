@@ -20,6 +20,8 @@ from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAY_SECONDS = 1.0
+# A healthy listening connection answers UNLISTEN and closes in milliseconds; a deaf one never does.
+LISTENER_ANSWER_SECONDS = 5.0
 
 
 class PgChannelsBackend(AsyncPgChannelsBackend):
@@ -39,6 +41,8 @@ class PgChannelsBackend(AsyncPgChannelsBackend):
         self._stopping = True
         if self._reconnecting:
             self._reconnecting.cancel()
+        with contextlib.suppress(TimeoutError):  # asyncpg aborts the connection on the timeout
+            await self._listener_conn.close(timeout=LISTENER_ANSWER_SECONDS)
         await super().on_shutdown()
 
     async def publish(self, data: bytes, channels: Iterable[str]) -> None:
@@ -49,6 +53,18 @@ class PgChannelsBackend(AsyncPgChannelsBackend):
         async with self.pool.acquire() as conn:
             for channel in channels:
                 await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        """The stock UNLISTEN, bounded: on a deaf connection it would wait until the watchdog
+        replaced it, and at shutdown, when the watchdog has stopped, for ever."""
+        async with self._listener_lock:
+            leaving = set(channels) & self._subscribed_channels
+            self._subscribed_channels -= leaving
+            with anyio.move_on_after(LISTENER_ANSWER_SECONDS) as waiting:
+                for channel in leaving:
+                    await self._listener_conn.remove_listener(channel, self._listener)
+        if waiting.cancelled_caught:
+            self.listen_again()  # the connection is deaf, or its command was cut short: replace it
 
     def listen_again(self) -> None:
         """Replace a listening connection that looks open but delivers nothing: after a network
@@ -88,7 +104,8 @@ async def subscription(channels: ChannelsPlugin, names: str | list[str]) -> Asyn
     browser going away mid-LISTEN cancelled that command, and asyncpg then stopped handing
     that connection's notifications on: every live view of the instance went silent.
     Cancelled between the plugin's bookkeeping and the backend, it also left a subscriber
-    behind. So both ends run shielded; they take a few milliseconds.
+    behind. So both ends run shielded; they take a few milliseconds (the backend bounds
+    the UNLISTEN of a connection that has gone deaf).
     """
     with anyio.CancelScope(shield=True):
         subscriber = await channels.subscribe(names)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from service.events import LISTENER_ANSWER_SECONDS
 from tests.support import ServiceProcess, idempotency_key, resident_id, sse_events, unique
 from tests.test_operations import run_cli
 from tests.test_stays import TODAY, stay_body, token_of
@@ -234,8 +235,8 @@ async def test_a_registration_through_one_instance_is_streamed_by_another(
 
 class SilencingProxy:
     """A TCP proxy in front of PostgreSQL that can silence the connections that LISTEN: they stay open
-    but nothing the server sends reaches the service any more, as with a half-open connection after a
-    network fault. Connections opened later pass untouched."""
+    but nothing the server sends reaches the service any more, not even the end of the connection, as
+    with a half-open connection after a network fault. Connections opened later pass untouched."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -274,7 +275,8 @@ class SilencingProxy:
                     server_writer.write(data)
                     await server_writer.drain()
             finally:
-                server_writer.close()  # either side closing closes the other: asyncpg waits for it
+                server_writer.close()  # the service closing closes both sides
+                client_writer.close()
 
         async def to_client() -> None:
             try:
@@ -283,7 +285,8 @@ class SilencingProxy:
                         client_writer.write(data)
                         await client_writer.drain()
             finally:
-                client_writer.close()
+                if not link["silenced"]:
+                    client_writer.close()
 
         await asyncio.gather(to_server(), to_client(), return_exceptions=True)
 
@@ -315,6 +318,20 @@ async def test_an_instance_whose_listening_connection_goes_silent_listens_anew_a
     assert second["current_guests"] == first["current_guests"] + 1
     assert "listening on a new connection" in other.log()
     assert len(proxy.listening) == 2
+
+
+async def test_an_instance_whose_listening_connection_is_deaf_still_stops_at_once(database_url, tmp_path):
+    """SIGTERM before the heartbeat watchdog has replaced a deaf listening connection: closing it
+    cannot wait for an answer that never comes."""
+    async with SilencingProxy(database_url) as proxy:
+        other = ServiceProcess(dsn=proxy.proxied_dsn, data_dir=tmp_path)
+        await asyncio.to_thread(other.start)
+        try:
+            assert proxy.silence_listening() == 1
+            exit_code = await asyncio.to_thread(other.stop, timeout=LISTENER_ANSWER_SECONDS + 10)
+        finally:
+            other.process.kill()
+    assert exit_code == 0
 
 
 async def test_a_watchlist_match_raises_a_live_alert_and_marks_the_dwelling_red(anonymous, make_staff, make_dwelling, county):
