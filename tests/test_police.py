@@ -146,14 +146,19 @@ async def next_event(events, kind: str, timeout: float = 10) -> dict:
     raise AssertionError(f"stream ended before a {kind} event")
 
 
+async def guests_counted(events, timeout: float = 10) -> int:
+    """The current guests of the stream's next ``counts`` event."""
+    return json.loads((await next_event(events, "counts", timeout))["data"])["current_guests"]
+
+
 async def test_the_stream_sends_counts_on_connect_and_after_a_registration(anonymous, make_staff, make_dwelling, county):
     police = await make_staff("police", area_code=COUNTY)
     dwelling = await make_dwelling(await make_staff("landlord"), county)
     async with police_stream(police, county) as events:
-        first = json.loads((await next_event(events, "counts"))["data"])
+        before = await guests_counted(events)
         await register(anonymous, dwelling)
-        second = json.loads((await next_event(events, "counts"))["data"])
-    assert second["current_guests"] == first["current_guests"] + 1
+        after = await guests_counted(events)
+    assert after == before + 1
 
 
 async def test_a_stream_is_one_response_line_in_the_log_however_many_events_it_sends(
@@ -211,10 +216,10 @@ async def test_the_counts_keep_coming_while_guests_close_their_status_pages_mid_
         await asyncio.gather(*(open_and_close(rng.uniform(0, 0.02)) for _ in range(25)))
 
     async with police_stream(police, county) as events:
-        first = json.loads((await next_event(events, "counts"))["data"])
+        before = await guests_counted(events)
         await register(anonymous, dwelling)
-        second = json.loads((await next_event(events, "counts"))["data"])
-    assert second["current_guests"] == first["current_guests"] + 1
+        after = await guests_counted(events)
+    assert after == before + 1
 
 
 async def test_a_registration_through_one_instance_is_streamed_by_another(
@@ -225,12 +230,12 @@ async def test_a_registration_through_one_instance_is_streamed_by_another(
     try:
         async with httpx.AsyncClient(base_url=other.base_url, headers=dict(police.headers)) as police_on_other:
             async with police_stream(police_on_other, county) as events:
-                first = json.loads((await next_event(events, "counts"))["data"])
+                before = await guests_counted(events)
                 await register(anonymous, dwelling)  # through the first instance
-                second = json.loads((await next_event(events, "counts"))["data"])
+                after = await guests_counted(events)
     finally:
         other.stop()
-    assert second["current_guests"] == first["current_guests"] + 1
+    assert after == before + 1
 
 
 class SilencingProxy:
@@ -307,15 +312,15 @@ async def test_an_instance_whose_listening_connection_goes_silent_listens_anew_a
         try:
             async with httpx.AsyncClient(base_url=other.base_url, headers=dict(police.headers)) as police_on_other:
                 async with police_stream(police_on_other, county) as events:
-                    first = json.loads((await next_event(events, "counts"))["data"])
+                    before = await guests_counted(events)
                     assert proxy.silence_listening() == 1
                     await asyncio.sleep(0.5)
                     await register(anonymous, dwelling)  # through the first instance
                     # Three silent heartbeats (1.5 s), a new listening connection, then the change.
-                    second = json.loads((await next_event(events, "counts", timeout=15))["data"])
+                    after = await guests_counted(events, timeout=15)
         finally:
             await asyncio.to_thread(other.stop)
-    assert second["current_guests"] == first["current_guests"] + 1
+    assert after == before + 1
     assert "listening on a new connection" in other.log()
     assert len(proxy.listening) == 2
 
