@@ -1,0 +1,1 @@
+"""Statistics: daily rollups, reports and exports, capacity and unusual-arrivals warnings."""
