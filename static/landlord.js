@@ -1,7 +1,12 @@
-// The landlord's and hotel desk's page: own dwellings, QR posters, current guests, walk-in guests.
-import { ApiError, el, showStaff, staffApi, isTransient, newIdempotencyKey, postIdempotent } from "/static/api.js";
+// The landlord's and hotel desk's console: a summary, the dwellings as a table to search, filter, sort and
+// select (posters of a selection), adding and editing a dwelling; a row opens its guests (landlord-guests.js).
+import { ApiError, el, isTransient, showStaff, staffApi } from "/static/api.js";
+import { dwellingEditor } from "/static/dwelling-editor.js";
 import { acceptLanguage, applyLanguage, initialLanguage, languageSwitch, translator } from "/static/lang.js";
-import { createStayForm, documentLabel, relationshipLabel } from "/static/stay-form.js";
+import { dwellingPanel } from "/static/landlord-guests.js";
+
+// The owner's own CSV import (bulk onboarding), linked from the toolbar.
+const IMPORT_PAGE = "/landlord/import";
 
 const TEXTS = {
   en: {
@@ -9,95 +14,155 @@ const TEXTS = {
     logout: "Log out",
     not_owner: "This page is for landlords and hotel desks.",
     dwellings: "My dwellings",
-    none: "No dwellings yet.",
+    rooms: "Rooms",
     loading: "Loading…",
-    occupancy: "Guests now",
+    none: "No dwellings yet: add the first one.",
+    no_match: "No dwelling matches.",
+    summary_dwellings: "dwellings",
+    summary_rooms: "rooms",
+    summary_occupied: "occupied",
+    summary_guests: "guests now",
+    summary_arrivals: "arrivals today",
+    summary_overdue: "overdue",
+    summary_over_capacity: "over capacity",
+    search: "Search name or address",
+    show: "Show",
+    "show.all": "All",
+    "show.occupied": "Occupied",
+    "show.vacant": "Vacant",
+    "show.overdue": "Overdue",
+    "show.over_capacity": "Over capacity",
+    "show.inactive": "Not taking registrations",
+    area: "Area",
+    all_areas: "All areas",
+    sort: "Sort by",
+    "sort.name": "Name / room number",
+    "sort.guests": "Guests now",
+    "sort.arrivals": "Arrivals today",
+    "sort.newest": "Newest",
+    add: "Add dwelling",
+    add_room: "Add room",
+    import_csv: "Import from a CSV file",
+    shown: "{shown} of {total} shown",
+    posters_of_selection: "Posters of the {n} selected:",
+    posters_of_shown: "Posters of the {n} shown:",
+    door_sticker: "door sticker",
+    clear_selection: "Clear selection",
+    select_all: "Select all shown",
+    select: "Select {name}",
+    col_name: "Name",
+    col_room: "Room",
+    col_address: "Address",
+    col_area: "Area",
+    col_guests: "Guests / beds",
+    col_arrivals: "Arrivals today",
+    short_guests: "Guests",
+    short_arrivals: "Arrivals",
+    col_status: "Status",
     overdue: "{n} overdue",
+    over_capacity: "Over capacity",
     inactive: "Not taking registrations",
-    show_guests: "Guests",
-    poster_a4: "Poster A4",
-    poster_a6: "Poster A6",
-    print_all: "Print all posters",
-    rotate: "Rotate QR code",
-    confirm_rotate: "Make a new QR code for “{name}”? The old code stops working at once: print the new poster and put it up.",
-    rotated: "New QR code for “{name}”: the old one no longer works. Print the new poster.",
-    current_guests: "Current guests",
-    no_guests: "No guests at the moment.",
-    stay_dates: "{from} → {to}",
-    phone: "Phone",
-    by_desk: "registered at the desk",
-    by_guest: "registered by the guest",
-    by_remote: "remote verification",
-    overdue_mark: "Overdue",
-    anomaly_mark: "Over capacity",
-    checkout: "Check out",
-    confirm_checkout: "Check out {names}?",
-    checked_out: "{names} checked out.",
-    walk_in: "Register walk-in guest",
-    walk_in_title: "Walk-in guest",
-    register: "Register",
-    cancel: "Cancel",
-    sending: "Sending…",
-    retrying: "Network problem, retrying…",
+    created: "“{name}” added. Print its poster and put it up at the door.",
+    saved: "“{name}” saved.",
     network_failed: "Could not reach the server: please try again.",
-    registered: "Registered. Receipt code {code}",
-    minor: "minor",
   },
   zh: {
     title: "房东 / 前台",
     logout: "退出登录",
     not_owner: "此页面供房东和旅馆前台使用。",
     dwellings: "我的住所",
-    none: "还没有住所。",
+    rooms: "房间",
     loading: "加载中…",
-    occupancy: "在住人数",
+    none: "还没有住所，请添加第一个。",
+    no_match: "没有符合条件的住所。",
+    summary_dwellings: "处住所",
+    summary_rooms: "间客房",
+    summary_occupied: "处有人住",
+    summary_guests: "位在住",
+    summary_arrivals: "位今日入住",
+    summary_overdue: "个逾期未退房",
+    summary_over_capacity: "处超员",
+    search: "搜索名称或地址",
+    show: "显示",
+    "show.all": "全部",
+    "show.occupied": "有人住",
+    "show.vacant": "空置",
+    "show.overdue": "逾期未退房",
+    "show.over_capacity": "超员",
+    "show.inactive": "暂停登记",
+    area: "区域",
+    all_areas: "全部区域",
+    sort: "排序",
+    "sort.name": "名称 / 房间号",
+    "sort.guests": "在住人数",
+    "sort.arrivals": "今日入住",
+    "sort.newest": "最新添加",
+    add: "添加住所",
+    add_room: "添加房间",
+    import_csv: "从 CSV 文件导入",
+    shown: "显示 {shown} / 共 {total}",
+    posters_of_selection: "打印所选 {n} 处的二维码：",
+    posters_of_shown: "打印显示的 {n} 处的二维码：",
+    door_sticker: "门贴",
+    clear_selection: "取消选择",
+    select_all: "全选显示的住所",
+    select: "选择 {name}",
+    col_name: "名称",
+    col_room: "房间",
+    col_address: "地址",
+    col_area: "区域",
+    col_guests: "在住 / 床位",
+    col_arrivals: "今日入住",
+    short_guests: "在住",
+    short_arrivals: "今日入住",
+    col_status: "状态",
     overdue: "{n} 个逾期",
+    over_capacity: "超员",
     inactive: "暂停登记",
-    show_guests: "住客",
-    poster_a4: "打印二维码 A4",
-    poster_a6: "打印二维码 A6",
-    print_all: "打印全部二维码",
-    rotate: "更换二维码",
-    confirm_rotate: "为“{name}”生成新的二维码吗？旧二维码将立即失效，请打印并张贴新的二维码。",
-    rotated: "“{name}”已更换二维码，旧二维码已失效，请打印新的二维码。",
-    current_guests: "在住住客",
-    no_guests: "目前没有住客。",
-    stay_dates: "{from} → {to}",
-    phone: "电话",
-    by_desk: "前台登记",
-    by_guest: "住客自助登记",
-    by_remote: "远程核验",
-    overdue_mark: "逾期未退房",
-    anomaly_mark: "超员",
-    checkout: "退房",
-    confirm_checkout: "为 {names} 办理退房吗？",
-    checked_out: "{names} 已退房。",
-    walk_in: "登记到店住客",
-    walk_in_title: "到店住客登记",
-    register: "提交登记",
-    cancel: "取消",
-    sending: "正在提交…",
-    retrying: "网络不佳，正在重试…",
+    created: "已添加“{name}”，请打印二维码张贴在门口。",
+    saved: "已保存“{name}”。",
     network_failed: "无法连接服务器，请重试。",
-    registered: "登记成功，回执码 {code}",
-    minor: "未成年人",
   },
 };
 const text = translator(TEXTS);
+const SHOW = ["all", "occupied", "vacant", "overdue", "over_capacity", "inactive"];
+const SORTS = ["name", "guests", "arrivals", "newest"];
+const MATCHES = {
+  all: () => true,
+  occupied: (d) => d.current_guests > 0,
+  vacant: (d) => d.current_guests === 0,
+  overdue: (d) => d.overdue_stays > 0,
+  over_capacity: (d) => d.over_capacity,
+  inactive: (d) => !d.active,
+};
+// Room numbers sort as people read them: 101, 102, 201, 1001 (not 1001, 101, 102, 201).
+const natural = new Intl.Collator(["zh-CN", "en"], { numeric: true, sensitivity: "base" });
+const byName = (a, b) => natural.compare(a.name, b.name);
+const ORDER = {
+  name: byName,
+  guests: (a, b) => b.current_guests - a.current_guests || byName(a, b),
+  arrivals: (a, b) => b.arrivals_today - a.arrivals_today || byName(a, b),
+  newest: (a, b) => b.id - a.id,
+};
 
 let lang = initialLanguage();
 const t = (key, params) => text(lang, key, params);
+const summaryBox = document.getElementById("summary");
 const dwellingsBox = document.getElementById("dwellings");
 const selectedBox = document.getElementById("selected");
 const pageStatus = document.getElementById("page-status");
 
 let me = null;
 let dwellings = null;
-let stays = null; // current stays of the selected dwelling
-let walkIn = null; // {form, key} while the walk-in form is open
-let notice = null; // {kind, text: (lang) => string} about the selected dwelling
-
-// ---- API calls: an expired session goes back to the login page ----
+let areaNames = new Map(); // code -> name
+let areas = []; // every area a dwelling may be put in
+const view = { search: "", show: "all", area: "", sort: "name" };
+const picked = new Set(); // ids selected for printing
+let panel = null; // the open dwelling's panel (landlord-guests.js)
+let tableBody = null;
+let countLine = null;
+let printLine = null;
+let selectAll = null;
 
 const call = (path, options = {}) => staffApi(path, { lang: acceptLanguage(lang), ...options });
 
@@ -106,215 +171,223 @@ function say(kind, message) {
   pageStatus.textContent = kind ? message : "";
 }
 
-const selectedId = () => Number((/^#d(\d+)$/.exec(location.hash) || [])[1]) || null;
-const selected = () => dwellings?.find((d) => d.id === selectedId()) ?? null;
+const sayError = (err) => say("error", isTransient(err) ? t("network_failed") : err.message);
 
-// ---- the dwellings list ----
+// ---- the summary ----
+
+function renderSummary() {
+  if (!dwellings) {
+    summaryBox.replaceChildren(el("p", { class: "muted" }, t("loading")));
+    return;
+  }
+  const sum = (f) => dwellings.reduce((n, d) => n + f(d), 0);
+  // ``name``: what the number counts, for programs (tests, a wall screen); ``key``: its words. A warning
+  // with a count is a button that shows just those rows.
+  const item = (name, n, key = `summary_${name}`, warn = false) => {
+    const words = [el("strong", {}, String(n)), " ", t(key)];
+    return el("li", { class: warn && n ? "warn" : null, "data-summary": name }, warn && n
+      ? el("button", { type: "button", class: "link", onclick: () => showOnly(name) }, ...words)
+      : words);
+  };
+  summaryBox.replaceChildren(el("ul", { class: "summary-line" },
+    item("dwellings", dwellings.length, me?.role === "desk" ? "summary_rooms" : "summary_dwellings"),
+    item("occupied", sum((d) => (d.current_guests > 0 ? 1 : 0))),
+    item("guests", sum((d) => d.current_guests)),
+    item("arrivals", sum((d) => d.arrivals_today)),
+    item("overdue", sum((d) => d.overdue_stays), undefined, true),
+    item("over_capacity", sum((d) => (d.over_capacity ? 1 : 0)), undefined, true)));
+}
+
+// ---- the table: toolbar once per language, rows on every change of the view ----
+
+function showOnly(kind) {
+  Object.assign(view, { search: "", show: kind, area: "" });
+  renderDwellings();
+  dwellingsBox.scrollIntoView?.({ block: "start" });
+}
+
+function shownDwellings() {
+  const words = view.search.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  return dwellings
+    .filter((d) => MATCHES[view.show](d) && (!view.area || d.area_code === view.area)
+      && words.every((w) => d.name.toLowerCase().includes(w) || d.address.toLowerCase().includes(w)))
+    .sort(ORDER[view.sort]);
+}
+
+function control(id, labelText, node) {
+  node.id = id;
+  return el("div", { class: "field" }, el("label", { for: id }, labelText), node);
+}
 
 function renderDwellings() {
   if (!dwellings) {
     dwellingsBox.replaceChildren(el("p", { class: "muted" }, t("loading")));
     return;
   }
-  const printAll = el("p", { class: "links" }, `${t("print_all")}: `,
-    el("a", { href: "/api/v1/dwellings/posters?size=a4", target: "_blank", rel: "noopener" }, "A4"), " · ",
-    el("a", { href: "/api/v1/dwellings/posters?size=a6", target: "_blank", rel: "noopener" }, "A6"));
+  const desk = me?.role === "desk";
+  const search = el("input", { type: "search", value: view.search, autocomplete: "off",
+    oninput: (e) => { view.search = e.target.value; renderRows(); } });
+  const show = el("select", { onchange: (e) => { view.show = e.target.value; renderRows(); } },
+    ...SHOW.map((k) => el("option", { value: k, selected: k === view.show }, t(`show.${k}`))));
+  const ownAreas = [...new Set(dwellings.map((d) => d.area_code))].sort();
+  const area = el("select", { onchange: (e) => { view.area = e.target.value; renderRows(); } },
+    el("option", { value: "" }, t("all_areas")),
+    ...ownAreas.map((code) => el("option", { value: code, selected: code === view.area }, areaNames.get(code) ?? code)));
+  const sort = el("select", { onchange: (e) => { view.sort = e.target.value; renderRows(); } },
+    ...SORTS.map((k) => el("option", { value: k, selected: k === view.sort }, t(`sort.${k}`))));
+  selectAll = el("input", { type: "checkbox", "aria-label": t("select_all"), onchange: (e) => {
+    for (const d of shownDwellings()) e.target.checked ? picked.add(d.id) : picked.delete(d.id);
+    renderRows();
+  } });
+  tableBody = el("tbody");
+  countLine = el("p", { class: "muted count", role: "status" });
+  printLine = el("p", { class: "links print-selection" });
   dwellingsBox.replaceChildren(
-    el("h2", {}, t("dwellings")),
-    dwellings.length ? printAll : el("p", { class: "muted" }, t("none")),
-    el("ul", { class: "dwelling-list" }, ...dwellings.map(dwellingItem)),
+    el("div", { class: "table-head" },
+      el("h2", {}, desk ? t("rooms") : t("dwellings")),
+      el("p", { class: "actions" },
+        el("a", { class: "button", href: "#new" }, t(desk ? "add_room" : "add")),
+        el("a", { class: "button secondary", href: IMPORT_PAGE }, t("import_csv")))),
+    el("div", { class: "toolbar", role: "search" },
+      control("dwelling-search", t("search"), search),
+      control("dwelling-show", t("show"), show),
+      ownAreas.length > 1 ? control("dwelling-area", t("area"), area) : null,
+      control("dwelling-sort", t("sort"), sort)),
+    countLine,
+    printLine,
+    el("table", { class: "dwelling-table" },
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col", class: "pick" }, selectAll),
+        el("th", { scope: "col" }, desk ? t("col_room") : t("col_name")),
+        el("th", { scope: "col" }, t("col_address")),
+        el("th", { scope: "col" }, t("col_area")),
+        el("th", { scope: "col", class: "number" }, t("col_guests")),
+        el("th", { scope: "col", class: "number" }, t("col_arrivals")),
+        el("th", { scope: "col" }, t("col_status")))),
+      tableBody),
+  );
+  renderRows();
+}
+
+function renderRows() {
+  if (!tableBody) return;
+  const shown = shownDwellings();
+  const openId = panel?.id;
+  tableBody.replaceChildren(...shown.map((d) => dwellingRow(d, d.id === openId)));
+  countLine.textContent = dwellings.length
+    ? t("shown", { shown: shown.length, total: dwellings.length })
+    : t("none");
+  if (dwellings.length && !shown.length) countLine.textContent += ` — ${t("no_match")}`;
+  selectAll.checked = shown.length > 0 && shown.every((d) => picked.has(d.id));
+  renderPrintLine(shown);
+}
+
+function renderPrintLine(shown) {
+  const chosen = picked.size ? dwellings.filter((d) => picked.has(d.id)) : shown;
+  const ids = chosen.filter((d) => d.active).map((d) => `id=${d.id}`).join("&");
+  printLine.classList.toggle("hidden", !ids);
+  printLine.replaceChildren(
+    t(picked.size ? "posters_of_selection" : "posters_of_shown", { n: chosen.length }), " ",
+    el("span", { class: "sizes" },
+      el("a", { href: `/api/v1/dwellings/posters?size=a4&${ids}`, target: "_blank", rel: "noopener" }, "A4"), " · ",
+      el("a", { href: `/api/v1/dwellings/posters?size=a6&${ids}`, target: "_blank", rel: "noopener" }, "A6"), " · ",
+      el("a", { href: `/api/v1/dwellings/posters?size=sticker&${ids}`, target: "_blank", rel: "noopener" }, t("door_sticker"))),
+    picked.size
+      ? el("button", { type: "button", class: "link", onclick: () => { picked.clear(); renderRows(); } }, t("clear_selection"))
+      : "");
+}
+
+function dwellingRow(d, open) {
+  const classes = ["dwelling-row", open && "current", d.overdue_stays && "overdue", d.over_capacity && "over-capacity",
+    !d.active && "inactive"].filter(Boolean).join(" ");
+  // The labels a phone shows before each cell (the table's head is hidden there); narrow cells get short ones.
+  const label = (key) => ({ "data-label": t(key) });
+  return el("tr", { class: classes, "data-dwelling-id": String(d.id) },
+    el("td", { class: "pick" }, el("input", { type: "checkbox", checked: picked.has(d.id), "aria-label": t("select", { name: d.name }),
+      onchange: (e) => { e.target.checked ? picked.add(d.id) : picked.delete(d.id); renderRows(); } })),
+    el("th", { scope: "row", class: "name" },
+      el("a", { href: `#d${d.id}`, "aria-current": open ? "true" : null }, d.name)),
+    el("td", { class: "address", ...label("col_address") }, d.address),
+    el("td", { class: "area", ...label("col_area") }, areaNames.get(d.area_code) ?? d.area_code),
+    el("td", { class: "number guests", ...label("short_guests") },
+      el("span", { class: "occupancy-count" }, `${d.current_guests} / ${d.capacity}`)),
+    el("td", { class: "number arrivals", ...label("short_arrivals") }, String(d.arrivals_today)),
+    el("td", { class: "status", ...label("col_status") },
+      d.over_capacity ? el("span", { class: "badge warn over-capacity-mark" }, t("over_capacity")) : null,
+      d.overdue_stays ? el("span", { class: "badge warn overdue-mark" }, t("overdue", { n: d.overdue_stays })) : null,
+      d.active ? null : el("span", { class: "badge" }, t("inactive"))),
   );
 }
 
-function dwellingItem(d) {
-  const current = d.id === selectedId();
-  const occupancy = `${d.current_guests ?? "–"} / ${d.capacity}`;
-  return el("li", { class: current ? "dwelling-item current" : "dwelling-item", "data-dwelling-id": String(d.id) },
-    el("h3", {}, el("a", { href: `#d${d.id}`, "aria-current": current ? "true" : null }, d.name)),
-    el("p", { class: "muted" }, d.address),
-    el("p", { class: "occupancy" },
-      `${t("occupancy")}: `, el("strong", { class: "occupancy-count" }, occupancy),
-      d.overdue_stays ? el("span", { class: "badge warn" }, t("overdue", { n: d.overdue_stays })) : null,
-      d.active === false ? el("span", { class: "badge" }, t("inactive")) : null),
-    el("p", { class: "actions" },
-      el("a", { class: "button", href: `#d${d.id}` }, t("show_guests")),
-      el("a", { class: "button secondary", href: `/api/v1/dwellings/${d.id}/poster?size=a4`, target: "_blank", rel: "noopener" }, t("poster_a4")),
-      el("a", { class: "button secondary", href: `/api/v1/dwellings/${d.id}/poster?size=a6`, target: "_blank", rel: "noopener" }, t("poster_a6")),
-      el("button", { type: "button", class: "secondary", onclick: () => rotate(d) }, t("rotate"))),
-  );
-}
+// ---- loading, the open dwelling, the add form ----
 
 async function loadDwellings() {
   dwellings = await call("/api/v1/dwellings");
-  renderDwellings();
+  renderSummary();
+  renderRows();
+  panel?.update(dwellings.find((d) => d.id === panel.id));
 }
-
-async function rotate(d) {
-  if (!confirm(t("confirm_rotate", { name: d.name }))) return;
-  try {
-    await call(`/api/v1/dwellings/${d.id}/qr/rotate`, { method: "POST" });
-    say("ok", t("rotated", { name: d.name }));
-  } catch (err) {
-    say("error", isTransient(err) ? t("network_failed") : err.message);
-  }
-}
-
-// ---- the selected dwelling: current guests, check-out, walk-in ----
-
-function renderSelected() {
-  const d = selected();
-  selectedBox.classList.toggle("hidden", !d);
-  if (!d) {
-    selectedBox.replaceChildren();
-    return;
-  }
-  const noticeNode = notice ? el("p", { class: notice.kind, role: "status" }, notice.text(lang)) : null;
-  const list = stays === null
-    ? el("p", { class: "muted" }, t("loading"))
-    : stays.length
-      ? el("ul", { class: "stay-list" }, ...stays.map(stayItem))
-      : el("p", { class: "muted" }, t("no_guests"));
-  let walkInPart;
-  if (walkIn) {
-    if (walkIn.lang !== lang) walkIn.form.setLanguage(lang);
-    walkIn.lang = lang;
-    walkInPart = el("section", { class: "walk-in", "aria-label": t("walk_in_title") },
-      el("h3", {}, t("walk_in_title")),
-      walkIn.form.element,
-      el("p", {}, el("button", { type: "button", class: "secondary", onclick: closeWalkIn }, t("cancel"))));
-  } else {
-    walkInPart = el("p", {}, el("button", { type: "button", class: "wide", onclick: openWalkIn }, t("walk_in")));
-  }
-  selectedBox.replaceChildren(...[
-    el("h2", {}, d.name),
-    el("p", { class: "muted" }, d.address),
-    noticeNode,
-    el("h3", {}, t("current_guests")),
-    list,
-    walkInPart,
-  ].filter(Boolean));
-}
-
-function guestLine(g) {
-  return el("li", { class: "guest" },
-    el("span", { class: "guest-name" }, g.full_name),
-    g.document_type
-      ? el("span", { class: "guest-document" },
-        el("span", { class: "muted" }, documentLabel(lang, g.document_type)), " ",
-        el("span", { class: "masked" }, g.document_masked ?? ""),
-        g.nationality && g.nationality !== "CHN" ? el("span", { class: "muted" }, ` ${g.nationality}`) : null)
-      : el("span", { class: "guest-document muted" }, `${t("minor")} · ${relationshipLabel(lang, g.relationship)}`),
-  );
-}
-
-function stayItem(stay) {
-  const names = stay.guests.map((g) => g.full_name).join("、");
-  return el("li", { class: "stay", "data-stay-id": stay.id },
-    el("ul", { class: "guests" }, ...stay.guests.map(guestLine)),
-    el("p", { class: "stay-facts" },
-      el("span", {}, t("stay_dates", { from: stay.check_in, to: stay.check_out })),
-      el("span", { class: "muted" }, `${t("phone")} ${stay.phone_masked}`),
-      el("span", { class: "muted" }, t(`by_${stay.registered_by}`))),
-    stay.overdue || stay.capacity_anomaly
-      ? el("p", {},
-        stay.overdue ? el("span", { class: "badge warn overdue" }, t("overdue_mark")) : null,
-        stay.capacity_anomaly ? el("span", { class: "badge warn anomaly" }, t("anomaly_mark")) : null)
-      : null,
-    el("button", { type: "button", class: "secondary", onclick: (event) => checkout(stay, names, event.currentTarget) }, t("checkout")),
-  );
-}
-
-async function loadStays() {
-  const d = selected();
-  if (!d) return;
-  stays = await call(`/api/v1/dwellings/${d.id}/stays?current=true`);
-  if (selected()?.id === d.id) renderSelected();
-}
-
-async function checkout(stay, names, button) {
-  if (!confirm(t("confirm_checkout", { names }))) return;
-  button.disabled = true;
-  try {
-    await call(`/api/v1/stays/${stay.id}/checkout`, { method: "POST" });
-    notice = { kind: "ok", text: (l) => text(l, "checked_out", { names }) };
-    await Promise.all([loadStays(), loadDwellings()]);
-  } catch (err) {
-    button.disabled = false;
-    notice = { kind: "error", text: () => (isTransient(err) ? t("network_failed") : err.message) };
-    renderSelected();
-  }
-}
-
-function openWalkIn() {
-  notice = null;
-  walkIn = {
-    key: null,
-    lang,
-    form: createStayForm({
-      lang,
-      idPrefix: "walkin",
-      submitLabel: (l) => text(l, "register"),
-      onSubmit: registerWalkIn,
-    }),
-  };
-  renderSelected();
-  walkIn.form.element.querySelector("input")?.focus();
-}
-
-function closeWalkIn() {
-  walkIn = null;
-  renderSelected();
-}
-
-async function registerWalkIn(form) {
-  const d = selected();
-  const current = walkIn;
-  // One key per registration: a retry after a network failure sends it again.
-  current.key ??= newIdempotencyKey();
-  form.setBusy(true);
-  form.setStatus("notice", (l) => text(l, "sending"));
-  try {
-    const receipt = await postIdempotent(`/api/v1/dwellings/${d.id}/stays`, form.body(), {
-      key: current.key,
-      lang: acceptLanguage(lang),
-      onRetry: () => form.setStatus("notice", (l) => text(l, "retrying")),
-    });
-    if (walkIn === current) walkIn = null;
-    notice = { kind: "ok", text: (l) => text(l, "registered", { code: receipt.receipt_code }) };
-    await Promise.all([loadStays(), loadDwellings()]);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return;
-    if (!isTransient(err)) {
-      current.key = null; // answered: the next attempt is a new registration
-      if (err.problem?.errors?.length) form.showProblem(err.problem);
-      else form.setStatus("error", err.message);
-    } else {
-      form.setStatus("error", (l) => text(l, "network_failed"));
-    }
-  } finally {
-    form.setBusy(false);
-  }
-}
-
-// ---- start ----
 
 function renderAll() {
   document.title = t("title");
   document.getElementById("title").textContent = t("title");
   document.getElementById("logout").textContent = t("logout");
+  renderSummary();
   renderDwellings();
-  renderSelected();
+  panel?.setLanguage(lang);
+  if (location.hash === "#new" && dwellings) openAdd(); // the form again, in the new language
+}
+
+function closeSelected() {
+  panel = null;
+  selectedBox.classList.add("hidden");
+  selectedBox.replaceChildren();
+}
+
+function commonArea() {
+  const counts = new Map();
+  for (const d of dwellings) counts.set(d.area_code, (counts.get(d.area_code) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+function editorFor(dwelling, onDone) {
+  return dwellingEditor({
+    lang, dwelling, others: dwellings, areas, defaultArea: commonArea(),
+    save: async (body) => {
+      const saved = dwelling
+        ? await call(`/api/v1/dwellings/${dwelling.id}`, { method: "PATCH", body })
+        : await call("/api/v1/dwellings", { method: "POST", body });
+      say("ok", t(dwelling ? "saved" : "created", { name: saved.name }));
+      await loadDwellings();
+      onDone(saved);
+    },
+    onCancel: () => onDone(dwelling),
+  });
+}
+
+function openAdd() {
+  panel = null;
+  selectedBox.classList.remove("hidden");
+  selectedBox.replaceChildren(editorFor(null, (saved) => {
+    location.hash = saved ? `#d${saved.id}` : "";
+  }));
+  selectedBox.querySelector("input")?.focus();
 }
 
 async function onHashChange() {
-  stays = null;
-  notice = null;
-  walkIn = null;
-  renderAll();
-  if (selected()) {
+  const match = /^#d(\d+)$/.exec(location.hash);
+  const dwelling = match && dwellings?.find((d) => d.id === Number(match[1]));
+  if (location.hash === "#new") {
+    openAdd();
+  } else if (dwelling) {
+    panel = dwellingPanel({ dwelling, lang, box: selectedBox, call, editorFor, onChanged: loadDwellings, say });
+    selectedBox.classList.remove("hidden");
     selectedBox.scrollIntoView?.({ block: "start" });
-    await loadStays();
+    await panel.load();
+  } else {
+    closeSelected();
   }
+  renderRows();
 }
 
 async function start() {
@@ -327,20 +400,25 @@ async function start() {
   try {
     me = await call("/api/v1/auth/me");
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 401)) say("error", isTransient(err) ? t("network_failed") : err.message);
+    if (!(err instanceof ApiError && err.status === 401)) sayError(err);
     return;
   }
   showStaff(me);
   if (me.role !== "landlord" && me.role !== "desk") {
+    summaryBox.classList.add("hidden");
     dwellingsBox.replaceChildren(el("p", { class: "notice" }, t("not_owner")));
     return;
   }
+  const [own, known] = await Promise.all([call("/api/v1/dwellings"), call("/api/v1/areas")]);
+  areas = known;
+  areaNames = new Map(known.map((a) => [a.code, a.name]));
+  dwellings = own;
+  renderSummary();
+  renderDwellings();
   window.addEventListener("hashchange", onHashChange);
-  await loadDwellings();
-  renderSelected();
-  if (selected()) await loadStays();
+  await onHashChange();
 }
 
 start().catch((err) => {
-  if (!(err instanceof ApiError && err.status === 401)) say("error", isTransient(err) ? t("network_failed") : err.message);
+  if (!(err instanceof ApiError && err.status === 401)) sayError(err);
 });

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from service.areas.schemas import AreaIn
+from service.areas.schemas import AreaIn, AreaPatch
 from service.auth.schemas import Staff
 from service.i18n import add_messages
 from service.problems import FieldError, Problem
@@ -27,6 +27,11 @@ add_messages(
             "区域 {extended} 的代码以此代码开头，但它并不在此区域之下，请换一个代码。",
         ),
         "outside_jurisdiction": ("This area is outside your jurisdiction.", "该区域不在您的辖区内。"),
+        "area_not_found": ("No such area.", "没有该区域。"),
+        "parent_must_prefix": (
+            "The new parent's code must be the beginning of this area's code ({area}).",
+            "新的上级区域代码必须是本区域代码（{area}）的开头部分。",
+        ),
     }
 )
 
@@ -79,3 +84,47 @@ async def list_areas(conn: asyncpg.Connection, prefix: str) -> list[asyncpg.Reco
 
 async def area_exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM areas WHERE code = $1", code))
+
+
+async def update_area(conn: asyncpg.Connection, code: str, patch: AreaPatch) -> asyncpg.Record:
+    """Rename, or move under another parent. A move keeps the codes consistent: the new parent's code begins
+    this area's code and is the closest area that does (as ``create_area`` requires), so every prefix of a
+    code stays an ancestor and jurisdictions stay trees. A tree made before that rule is repaired this way."""
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE areas IN SHARE ROW EXCLUSIVE MODE")
+        row = await conn.fetchrow("SELECT code, parent_code FROM areas WHERE code = $1", code)
+        if row is None:
+            raise Problem(404, "area_not_found")
+        changes = patch.model_dump(exclude_unset=True)
+        if "parent_code" in changes and changes["parent_code"] != row["parent_code"]:
+            parent = changes["parent_code"]
+            if parent is not None and not await conn.fetchval("SELECT 1 FROM areas WHERE code = $1", parent):
+                raise Problem(400, "invalid_input", errors=[FieldError("parent_code", "unknown_parent")])
+            if parent is not None and (not code.startswith(parent) or code == parent):
+                raise Problem(400, "invalid_input", errors=[FieldError("parent_code", "parent_must_prefix")],
+                              area=code)
+            enclosing = await conn.fetchval(
+                """SELECT code FROM areas WHERE starts_with($1, code) AND code <> $1
+                    ORDER BY length(code) DESC LIMIT 1""", code)
+            if enclosing != parent:
+                raise Problem(400, "invalid_input", errors=[FieldError("parent_code", "code_under_closest_area")],
+                              enclosing=enclosing)
+        return await conn.fetchrow(
+            """UPDATE areas SET name = coalesce($2, name),
+                                parent_code = CASE WHEN $4 THEN $3 ELSE parent_code END
+                WHERE code = $1 RETURNING code, name, parent_code""",
+            code, changes.get("name"), changes.get("parent_code"), "parent_code" in changes)
+
+
+async def areas_with_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every area with its own dwellings, accounts and current guests (the page sums subtrees)."""
+    return await conn.fetch("""
+        SELECT a.code, a.name, a.parent_code,
+               coalesce(d.dwellings, 0) AS dwellings, coalesce(d.guests, 0) AS current_guests,
+               coalesce(s.accounts, 0) AS accounts
+          FROM areas a
+          LEFT JOIN (SELECT area_code, count(*) AS dwellings, sum(current_guests) AS guests
+                       FROM dwellings GROUP BY area_code) d ON d.area_code = a.code
+          LEFT JOIN (SELECT area_code, count(*) AS accounts FROM accounts GROUP BY area_code) s
+                 ON s.area_code = a.code
+         ORDER BY a.code""")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncpg
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
 
 from service.areas import domain
-from service.areas.schemas import AreaIn, AreaOut
+from service.areas.schemas import AreaCounts, AreaIn, AreaOut, AreaPatch
 from service.auth.guards import admin_only, any_staff
 from service.auth.schemas import Staff
 
@@ -23,3 +23,13 @@ class AreaController(Controller):
     async def list_areas(self, db: asyncpg.Connection, staff: Staff) -> list[AreaOut]:
         rows = await domain.list_areas(db, domain.jurisdiction_of(staff))
         return [AreaOut(**dict(r)) for r in rows]
+
+    @get("/counts", name="areas:counts", guards=[admin_only],
+         description="Every area with its own dwellings, accounts and current guests (not its subtree's).")
+    async def counts(self, db: asyncpg.Connection) -> list[AreaCounts]:
+        return [AreaCounts(**dict(r)) for r in await domain.areas_with_counts(db)]
+
+    @patch("/{code:str}", name="areas:update", guards=[admin_only],
+           description="Rename (`name`), or move (`parent_code`: an area whose code begins this one's).")
+    async def update(self, db: asyncpg.Connection, code: str, data: AreaPatch) -> AreaOut:
+        return AreaOut(**dict(await domain.update_area(db, code, data)))

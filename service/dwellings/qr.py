@@ -30,5 +30,10 @@ def qr_etag(url: str, kind: QrKind) -> str:
     return hashlib.sha256(f"{kind}:{url}".encode()).hexdigest()[:32]
 
 
+@lru_cache(maxsize=4096)
 def inline_svg(url: str) -> str:
-    return qr_image(url, "svg").decode()
+    """For pages that size the code themselves: a viewBox and no width or height, so it scales to its box."""
+    buffer = io.BytesIO()
+    segno.make(url, error="q", micro=False).save(buffer, kind="svg", border=4, xmldecl=False, svgns=True,
+                                                 omitsize=True, svgclass="qr-code")
+    return buffer.getvalue().decode()
