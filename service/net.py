@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+import functools
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from litestar.connection import ASGIConnection
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list[str]) -> str:
-    peer = connection.client.host if connection.client else "unknown"
-    forwarded = connection.headers.get("x-forwarded-for")
+    return forwarded_client(connection.client.host if connection.client else "unknown",
+                            connection.headers.get("x-forwarded-for"), trusted_proxies)
+
+
+def forwarded_client(peer: str, forwarded: str | None, trusted_proxies: list[str]) -> str:
+    """The client of a request from ``peer`` carrying the X-Forwarded-For header ``forwarded``."""
     if not forwarded or not _is_trusted(peer, trusted_proxies):
         return peer
     # The right-most address not belonging to a trusted proxy is the client.
@@ -25,4 +30,10 @@ def _is_trusted(address: str, trusted_proxies: list[str]) -> bool:
         ip = ip_address(address)
     except ValueError:
         return False
-    return any(ip in ip_network(net, strict=False) for net in trusted_proxies)
+    return any(ip in network for network in _networks(tuple(trusted_proxies)))
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(trusted_proxies: tuple[str, ...]) -> list[IPv4Network | IPv6Network]:
+    """Parsed once, not on every request: the settings never change while the service runs."""
+    return [ip_network(net, strict=False) for net in trusted_proxies]

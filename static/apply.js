@@ -1,19 +1,22 @@
 // The guest without their document, at /r/{token}/apply: the application, its live status, then the
-// electronic accommodation certificate. The application (id and secret) is kept on this phone, so the
-// page finds its way back to the status or the certificate after a reload.
+// electronic accommodation certificate. Every application (id and secret) is kept on this phone until its
+// certificate expires, so a family applying one by one keeps all their certificates, and the page finds
+// its way back to each status or certificate after a reload (static/kept-applications.js).
 import { api, ApiError, el, isTransient, newIdempotencyKey, postIdempotent, retrying } from "/static/api.js";
 import { checkDates, checkDocument, checkPhone } from "/static/documents.js";
 import { formatDuration } from "/static/duration.js";
+import { applicationUrl, keptApplications, saveApplications } from "/static/kept-applications.js";
 import { acceptLanguage, applyLanguage, initialLanguage, languageSwitch, localDate, translator } from "/static/lang.js";
+import { privacyNotice } from "/static/privacy-notice.js";
 import { DOCUMENT_TYPES, documentLabel, messageFor, nationalityOptions } from "/static/stay-form.js";
 
 const TEXTS = {
   en: {
     title: "No ID with me? Apply online",
     loading: "Loading…",
-    intro: "Enter your identity and take a photo of your face. If the identity registry confirms your name and " +
-      "number, you get an electronic accommodation certificate in seconds; otherwise the police of this area " +
-      "review your application, usually within minutes.",
+    intro: "Enter your identity and take a photo of your face. Your name, number and face are checked against the " +
+      "identity registry, and the police of this area review your application, usually within minutes; your " +
+      "electronic accommodation certificate then appears on this page.",
     full_name: "Full name",
     document_type: "Document type",
     document_number: "Document number",
@@ -52,11 +55,14 @@ const TEXTS = {
     revoked: "This certificate has been revoked by the police.",
     new_application: "Apply for another guest",
     live_lost: "Connection lost; checking again…",
+    kept: "Also on this phone",
+    kept_pending: "waiting for review",
+    kept_rejected: "not approved",
   },
   zh: {
     title: "没带证件？在线申请",
     loading: "加载中…",
-    intro: "请填写身份信息并拍摄一张面部照片。如身份信息与人口信息库一致，数秒内即可获得电子住宿凭证；否则由辖区民警审核，通常几分钟内完成。",
+    intro: "请填写身份信息并拍摄一张面部照片。您的姓名、证件号码和人像将与人口信息库核对，并由辖区民警审核，通常几分钟内完成；电子住宿凭证随后显示在本页。",
     full_name: "姓名",
     document_type: "证件类型",
     document_number: "证件号码",
@@ -94,6 +100,9 @@ const TEXTS = {
     revoked: "此凭证已被公安机关吊销。",
     new_application: "为其他住客申请",
     live_lost: "连接中断，正在重新连接…",
+    kept: "本机保存的其他申请",
+    kept_pending: "等待审核",
+    kept_rejected: "未通过",
   },
 };
 const text = translator(TEXTS);
@@ -103,33 +112,32 @@ const PHOTO_SIDE = 1600;
 const NATIONALITY_REQUIRED = new Set(["passport", "foreign_permanent_residence"]);
 
 const token = decodeURIComponent(location.pathname.split("/")[2] || "");
-const STORE = `vh.application.${token}`;
 const dwellingBox = document.getElementById("dwelling");
 const view = document.getElementById("view");
 let lang = initialLanguage();
 const t = (key, params) => text(lang, key, params);
 
 let dwelling = null;
-let application = load(); // {id, secret, status, certificate_number, rejection_reason, created_at, certificate}
-let live = null; // the EventSource while pending
+// Each: {id, secret, status, full_name, certificate_number, rejection_reason, created_at, certificate}.
+let applications = keptApplications(token);
+// The one on show (null: the form): the one the address names, else one still waiting, else the newest.
+let application = applications.find((a) => `#${a.id}` === decodeURIComponent(location.hash))
+  ?? applications.find((a) => a.status === "pending") ?? applications[0] ?? null;
+let live = null; // the EventSource of the shown application while pending
 let ticker = null; // the waiting-time timer
 
-function load() {
-  try {
-    return JSON.parse(localStorage.getItem(STORE) || "null");
-  } catch {
-    return null;
-  }
-}
-
+/** Keep this application (new, or newer news of a kept one) and show it. */
 function keep(value) {
   application = value;
-  try {
-    if (value) localStorage.setItem(STORE, JSON.stringify(value));
-    else localStorage.removeItem(STORE);
-  } catch {
-    /* storage disabled: the page still works until it is closed */
-  }
+  const at = applications.findIndex((a) => a.id === value.id);
+  if (at >= 0) applications[at] = value;
+  else applications.unshift(value);
+  saveApplications(token, applications);
+}
+
+function forget(value) {
+  applications = applications.filter((a) => a.id !== value.id);
+  saveApplications(token, applications);
 }
 
 // ---- the form: built once, so a language switch keeps what was typed and the chosen photo ----
@@ -155,14 +163,14 @@ function field(name, control, extra = null) {
 }
 
 function input(name, attrs) {
-  return el("input", { name, value: values[name], ...attrs, oninput: (e) => { values[name] = e.target.value; } });
+  return el("input", { name, value: values[name], ...attrs, oninput: (e) => { values[name] = e.target.value; recheckMarked(name); } });
 }
 
 function buildForm() {
-  const type = el("select", { name: "document_type", onchange: (e) => { values.document_type = e.target.value; relabel(); } });
-  const nationality = el("select", { name: "nationality", onchange: (e) => { values.nationality = e.target.value; } });
+  const type = el("select", { name: "document_type", onchange: (e) => { values.document_type = e.target.value; relabel(); recheckMarked("document_number", "nationality"); } });
+  const nationality = el("select", { name: "nationality", onchange: (e) => { values.nationality = e.target.value; recheckMarked("nationality", "document_number"); } });
   const camera = el("input", { type: "file", name: "photo", accept: "image/*", capture: "user", onchange: choosePhoto });
-  const consent = el("input", { type: "checkbox", name: "consent", value: "true" });
+  const consent = el("input", { type: "checkbox", name: "consent", value: "true", onchange: () => recheckMarked("consent") });
   const consentText = el("span", { id: "apply-consent-text" });
   fields.consent = {
     control: consent,
@@ -214,7 +222,7 @@ async function choosePhoto(event) {
   pending = null; // another photo: another application
   preview.classList.toggle("hidden", !photo);
   if (photo) preview.src = await dataUrl(photo); // a data: URL, which the pages' content policy allows
-  setError("photo", null);
+  recheckMarked("photo");
 }
 
 function dataUrl(blob) {
@@ -257,8 +265,8 @@ function say(kind, key, message = null) {
   status.textContent = message ?? (key ? t(key) : "");
 }
 
-/** The client-side checks (the server repeats them all); true when the form may be sent. */
-function checkForm() {
+/** The client-side checks (the server repeats them all): an error code, or null, for each field. */
+function fieldCodes() {
   const consent = fields.consent.control.checked;
   const nationality = NATIONALITY_REQUIRED.has(values.document_type) ? values.nationality || null : null;
   const dates = checkDates("", values.check_out); // "": arriving today
@@ -272,12 +280,29 @@ function checkForm() {
     consent: consent ? null : "consent_required",
   };
   if (codes.document_number?.startsWith("nationality")) [codes.nationality, codes.document_number] = [codes.document_number, null];
-  for (const [name, code] of Object.entries(codes)) {
-    setError(name, code, code && TEXTS[lang][code] ? t(code) : null);
-  }
+  return codes;
+}
+
+function showError(name, code) {
+  setError(name, code, code && TEXTS[lang][code] ? t(code) : null);
+}
+
+/** Mark every field that is wrong; true when the form may be sent. */
+function checkForm() {
+  const codes = fieldCodes();
+  for (const [name, code] of Object.entries(codes)) showError(name, code);
   const first = Object.keys(codes).find((name) => codes[name]);
   if (first) fields[first].control.focus();
   return !first;
+}
+
+/** After an edit of ``names``, a marked one loses its mark once it is right; the banner goes with the last mark. */
+function recheckMarked(...names) {
+  const codes = fieldCodes();
+  for (const name of names) {
+    if (fields[name].code && !codes[name]) showError(name, null);
+  }
+  if (status.dataset.key === "fix_fields" && !Object.values(fields).some((entry) => entry.code)) say(null);
 }
 
 function formBody() {
@@ -303,7 +328,7 @@ async function submit(event) {
     const accepted = await postIdempotent(`/api/v1/public/dwellings/${encodeURIComponent(token)}/verifications`,
       pending.body, { key: pending.key, lang: acceptLanguage(lang), onRetry: () => say("notice", "retrying") });
     pending = null;
-    keep({ ...accepted, created_at: new Date().toISOString() });
+    keep({ ...accepted, full_name: values.full_name.trim(), created_at: new Date().toISOString() });
     show();
   } catch (err) {
     if (isTransient(err)) {
@@ -324,12 +349,17 @@ const statusPath = () => `/api/v1/public/verifications/${application.id}`;
 const secretQuery = () => `secret=${encodeURIComponent(application.secret)}`;
 
 function follow() {
-  if (live || application?.status !== "pending") return;
+  if (live?.applicationId === application?.id || application?.status !== "pending") return;
+  stopFollowing();
+  const followed = application;
   live = new EventSource(`${statusPath()}/events?${secretQuery()}`);
+  live.applicationId = followed.id;
   live.addEventListener("status", (event) => {
     const current = JSON.parse(event.data);
-    keep({ ...application, ...current });
+    const shown = application;
+    keep({ ...(applications.find((a) => a.id === followed.id) ?? followed), ...current });
     if (current.status !== "pending") stopFollowing();
+    if (shown && shown.id !== followed.id) application = shown; // news of another: the shown one stays
     show();
   });
   // The browser reconnects by itself; the first event after it is the current state again.
@@ -344,12 +374,15 @@ function stopFollowing() {
   live = null;
 }
 
-async function loadCertificate() {
-  const path = `/api/v1/public/certificates/${encodeURIComponent(application.certificate_number)}`;
-  const certificate = await retrying(() => api(`${path}?${secretQuery()}`, { lang: acceptLanguage(lang) }));
+async function loadCertificate(of = application) {
+  const path = `/api/v1/public/certificates/${encodeURIComponent(of.certificate_number)}`;
+  const secret = `secret=${encodeURIComponent(of.secret)}`;
+  const certificate = await retrying(() => api(`${path}?${secret}`, { lang: acceptLanguage(lang) }));
   // The QR image is kept with the certificate, so the phone can show it without a network.
-  const svg = await (await fetch(`${path}/qr.svg?${secretQuery()}`)).text();
-  keep({ ...application, certificate: { ...certificate, qr: `data:image/svg+xml,${encodeURIComponent(svg)}` } });
+  const svg = await (await fetch(`${path}/qr.svg?${secret}`)).text();
+  const shown = application;
+  keep({ ...of, certificate: { ...certificate, qr: `data:image/svg+xml,${encodeURIComponent(svg)}` } });
+  if (shown && shown.id !== of.id) application = shown;
   show();
 }
 
@@ -390,13 +423,35 @@ function statusCard() {
       el("dt", {}, t("place")), el("dd", {}, c.dwelling.name, el("br"), el("span", { class: "muted" }, c.dwelling.address)),
       el("dt", {}, t("valid")), el("dd", {}, `${c.check_in} → ${c.check_out}`)),
     el("p", {}, el("a", { class: "button secondary verify-link", href: c.verify_url, target: "_blank", rel: "noopener" }, t("check_it"))),
-    el("p", {}, el("button", { type: "button", class: "link", onclick: startOver }, t("new_application"))));
+    el("p", {}, el("button", { type: "button", class: "wide secondary new-application", onclick: () => open(null) },
+      t("new_application"))));
 }
 
+/** The other applications kept on this phone, each a button that shows it. */
+function keptCard() {
+  const others = applications.filter((a) => a.id !== application?.id);
+  if (!others.length) return "";
+  const state = (a) => (a.status === "pending" ? t("kept_pending") : a.status === "rejected" ? t("kept_rejected") : a.certificate_number);
+  return el("section", { class: "card kept-applications", "aria-label": t("kept") },
+    el("h2", {}, t("kept")),
+    el("ul", { class: "kept-list" }, ...others.map((a) => el("li", {},
+      el("a", { href: applicationUrl(token, a), class: "kept-application", onclick: (event) => { event.preventDefault(); open(a); } },
+        el("span", { class: "kept-name" }, a.certificate?.holder ?? a.full_name ?? ""), " ",
+        el("span", { class: "muted" }, state(a)))))));
+}
+
+function open(chosen) {
+  application = chosen;
+  history.replaceState(null, "", chosen ? applicationUrl(token, chosen) : location.pathname);
+  show();
+  window.scrollTo(0, 0);
+}
+
+/** After a refusal: that application is forgotten and the form opens again. */
 function startOver() {
   stopFollowing();
-  keep(null);
-  show();
+  forget(application);
+  open(null);
 }
 
 // ---- rendering ----
@@ -409,11 +464,11 @@ function show() {
     ? el("div", {}, el("h2", { class: "dwelling-name" }, dwelling.name), el("p", { class: "dwelling-address" }, dwelling.address))
     : el("p", { class: "muted" }, t("loading")));
   if (application) {
-    view.replaceChildren(statusCard());
+    view.replaceChildren(statusCard(), keptCard());
     follow();
   } else {
     relabel();
-    view.replaceChildren(el("section", { class: "card" }, form));
+    view.replaceChildren(el("section", { class: "card" }, form), keptCard(), privacyNotice(lang));
   }
 }
 
@@ -432,17 +487,20 @@ async function start() {
     if (!application) view.replaceChildren();
     return;
   }
-  if (application) {
+  const shown = application;
+  for (const kept of [...applications]) {
     // The status may have changed while the page was closed.
+    const path = `/api/v1/public/verifications/${kept.id}?secret=${encodeURIComponent(kept.secret)}`;
     try {
-      keep({ ...application, ...(await api(`${statusPath()}?${secretQuery()}`, { lang: acceptLanguage(lang) })) });
+      keep({ ...kept, ...(await api(path, { lang: acceptLanguage(lang) })) });
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) keep(null);
+      if (err instanceof ApiError && err.status === 404) forget(kept); // purged
     }
-    // A certificate kept from before is fetched again: it may have been revoked since.
-    if (application?.status === "approved") loadCertificate().catch(() => {});
   }
+  application = shown && applications.find((a) => a.id === shown.id) || null;
   show();
+  // Certificates kept from before are fetched again: one may have been revoked since.
+  for (const kept of applications.filter((a) => a.status === "approved")) loadCertificate(kept).catch(() => {});
 }
 
 start();

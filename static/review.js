@@ -19,8 +19,12 @@ const TEXTS = {
     phone: "Phone",
     stay: "Stay",
     waiting: "Waiting {time}",
-    not_confirmed: "Name and number not confirmed by the registry",
-    confirmed: "Confirmed by the registry",
+    confirmed: "Name and number confirmed by the registry",
+    number_unknown: "Number not in the registry",
+    name_differs: "Number in the registry under another name",
+    face_match: "Face matches the registry photo",
+    face_mismatch: "Face does not match the registry photo",
+    face_unavailable: "No registry photo compared: compare the face yourself",
     watchlist: "Watchlist match",
     approve: "Approve",
     reason: "Reason for rejection (the guest sees it)",
@@ -60,8 +64,12 @@ const TEXTS = {
     phone: "电话",
     stay: "入住",
     waiting: "已等待 {time}",
-    not_confirmed: "人口信息库未能确认姓名与证件号码",
-    confirmed: "人口信息库已确认",
+    confirmed: "人口信息库已确认姓名与证件号码",
+    number_unknown: "人口信息库中无此证件号码",
+    name_differs: "证件号码在库，但姓名不符",
+    face_match: "人像与库内照片一致",
+    face_mismatch: "人像与库内照片不一致",
+    face_unavailable: "未比对库内照片：请人工核对人像",
     watchlist: "命中关注名单",
     approve: "通过",
     reason: "驳回原因（住客可见）",
@@ -165,10 +173,11 @@ function applicationItem(a) {
       el("p", {}, `${documentLabel(lang, a.document_type)} `, el("span", { class: "masked" }, a.document_masked),
         a.nationality ? ` ${a.nationality}` : ""),
       el("p", { class: "muted" }, `${t("phone")} ${a.phone_masked}`),
-      el("p", {}, a.dwelling.name, el("br"), el("span", { class: "muted" }, `${a.dwelling.address} · ${a.area_code}`)),
+      el("p", {}, a.dwelling.name, el("br"), el("span", { class: "muted" }, `${a.dwelling.address} · ${a.area_name}`)),
       el("p", { class: "muted" }, `${t("stay")} ${a.check_in} → ${a.check_out}`),
       el("p", { class: "flags" },
-        el("span", { class: a.registry_match ? "badge" : "badge warn" }, t(a.registry_match ? "confirmed" : "not_confirmed")),
+        el("span", { class: a.registry_match ? "badge registry-name" : "badge warn registry-name" }, t(registryName(a.registry))),
+        el("span", { class: a.registry.face === "match" ? "badge registry-face" : "badge warn registry-face" }, t(`face_${a.registry.face}`)),
         a.watchlist_hit ? el("span", { class: "badge warn watchlist" }, t("watchlist")) : null),
       el("p", { class: "waiting", "data-since": a.created_at })),
     el("div", { class: "decision" },
@@ -178,6 +187,12 @@ function applicationItem(a) {
       error,
       el("button", { type: "button", class: "danger reject wide", onclick: (e) => reject(a, reason, error, e.currentTarget) }, t("reject"))),
   );
+}
+
+/** The registry's finding on the name and number, in one phrase. */
+function registryName(finding) {
+  if (!finding.number_known) return "number_unknown";
+  return finding.name_matches ? "confirmed" : "name_differs";
 }
 
 /** Waiting times count up by the second, without redrawing anything else. */
@@ -230,12 +245,12 @@ function median(values) {
 
 function renderDecided() {
   const approved = decided.filter((d) => d.seconds_to_certificate != null);
-  const of = (automatic) => median(approved.filter((d) => (d.decided_by == null) === automatic).map((d) => d.seconds_to_certificate));
+  const of = (automatic) => median(approved.filter((d) => (d.decided_path === "automatic") === automatic).map((d) => d.seconds_to_certificate));
   const shown = (seconds) => (seconds == null ? "–" : formatDuration(lang, seconds));
   const row = (d) => el("tr", { "data-id": d.id },
     el("td", {}, d.full_name),
     el("td", { class: `result ${d.status}` }, t(`status_${d.status}`)),
-    el("td", {}, d.decided_by ?? t("automatic")),
+    el("td", { class: "decided-by" }, d.decided_path === "automatic" ? t("automatic") : d.decided_by ?? ""),
     el("td", { class: "time-to-certificate" }, shown(d.seconds_to_certificate)),
     el("td", {}, d.certificate_number
       ? [el("span", { class: "certificate-number" }, d.certificate_number), " ",

@@ -10,6 +10,7 @@ const VERDICTS = {
   expired: ["已过期", "Expired"],
   revoked: ["已吊销", "Revoked"],
   forged: ["伪造或无效", "Forged"],
+  unknown_certificate: ["非本系统签发", "Not issued by us"],
   not_yet_valid: ["尚未生效", "Not yet valid"],
   unknown_key: ["暂时无法核验", "Cannot check yet"],
 };
@@ -22,10 +23,14 @@ const TEXTS = {
     "why.expired": "The signature is genuine, but the stay it covers is over.",
     "why.revoked": "The signature is genuine, but the police have revoked this certificate.",
     "why.forged": "The signature does not match: this certificate was altered, or not issued by this service.",
+    "why.unknown_certificate": "The signature uses this service's key, but the service never issued a certificate with this number: treat it as forged and call the police.",
     "why.not_yet_valid": "The signature is genuine, but the stay it covers has not begun.",
     "why.unknown_key": "The signing keys are not on this device yet: connect to the internet once and check again.",
     holder: "Holder",
     document: "Document",
+    birth_year: "Born in",
+    compare: "Is this the person in front of you? Ask them to say their full name, document number and year " +
+      "of birth, or to show any photo ID, and compare with the holder above: the certificate carries no photo.",
     place: "Place",
     area: "Area",
     valid_from: "Valid from",
@@ -49,10 +54,13 @@ const TEXTS = {
     "why.expired": "签名真实，但凭证所载住宿已结束。",
     "why.revoked": "签名真实，但该凭证已被公安机关吊销。",
     "why.forged": "签名不符：该凭证被篡改，或并非本系统签发。",
+    "why.unknown_certificate": "签名使用了本系统的密钥，但本系统从未签发该编号的凭证：请按伪造处理并报警。",
     "why.not_yet_valid": "签名真实，但凭证所载住宿尚未开始。",
     "why.unknown_key": "本机尚未保存签名公钥，请联网后再核验一次。",
     holder: "持有人",
     document: "证件",
+    birth_year: "出生年份",
+    compare: "是否为本人？请对方说出姓名、完整证件号码和出生年份，或出示任何带照片的证件，与上方持有人信息核对：凭证不含照片。",
     place: "住所",
     area: "辖区",
     valid_from: "生效时间",
@@ -219,8 +227,24 @@ function use(value) {
 
 // ---- rendering ----
 
-function when(seconds) {
-  return new Date(seconds * 1000).toLocaleString(lang === "zh" ? "zh-CN" : "en", { dateStyle: "medium", timeStyle: "short" });
+/** "2026-12-03 12:00 (UTC+8, Asia/Shanghai)": in the service's zone, named, whatever this device's zone. */
+function when(seconds, zone) {
+  const parts = (options) => Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, ...options })
+    .formatToParts(new Date(seconds * 1000)).map((p) => [p.type, p.value]));
+  const d = parts({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const offset = parts({ timeZoneName: "shortOffset" }).timeZoneName.replace("GMT", "UTC");
+  return `${d.year}-${d.month}-${d.day} ${d.hour}:${d.minute} (${offset === "UTC" ? "UTC+0" : offset}, ${zone})`;
+}
+
+/** The zone the claims' times are shown in: the one they were issued in, else the service's, else this device's. */
+function zoneOf(claims) {
+  const zone = claims.tz ?? result.online?.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return zone;
+  } catch {
+    return "UTC"; // a zone this browser does not know
+  }
 }
 
 function render() {
@@ -238,13 +262,12 @@ function render() {
         el("p", { class: "verdict-zh", lang: "zh-CN" }, zh),
         el("p", { class: "verdict-en", lang: "en" }, en)),
       el("p", { class: "why" }, t(`why.${result.status}`)),
+      c ? holderCard(c) : "",
       c ? el("dl", { class: "facts" },
-        el("dt", {}, t("holder")), el("dd", { class: "holder" }, c.name ?? ""),
-        el("dt", {}, t("document")), el("dd", { class: "masked" }, c.doc ?? ""),
         el("dt", {}, t("place")), el("dd", {}, c.dwelling?.name ?? "", el("br"), el("span", { class: "muted" }, c.dwelling?.address ?? "")),
-        el("dt", {}, t("area")), el("dd", {}, c.area ?? ""),
-        el("dt", {}, t("valid_from")), el("dd", {}, when(c.nbf)),
-        el("dt", {}, t("valid_until")), el("dd", {}, when(c.exp)),
+        el("dt", {}, t("area")), el("dd", { class: "area" }, c.area_name ?? result.online?.area_name ?? c.area ?? ""),
+        el("dt", {}, t("valid_from")), el("dd", { class: "valid-from" }, when(c.nbf, zoneOf(c))),
+        el("dt", {}, t("valid_until")), el("dd", { class: "valid-until" }, when(c.exp, zoneOf(c))),
         el("dt", {}, t("number")), el("dd", { class: "certificate-number" }, c.jti ?? "")) : "",
       el("ul", { class: "how-checked muted" },
         el("li", {}, result.local ? t("checked_here") : t("no_webcrypto")),
@@ -252,6 +275,15 @@ function render() {
     );
   }
   renderInput();
+}
+
+/** Who the certificate belongs to, large enough to compare across a desk. */
+function holderCard(c) {
+  return el("section", { class: "holder-card", "aria-label": t("holder") },
+    el("p", { class: "holder" }, c.name ?? ""),
+    el("p", { class: "holder-document" }, el("span", { class: "muted" }, `${t("document")} `), el("span", { class: "masked" }, c.doc ?? "")),
+    c.birth_year ? el("p", { class: "holder-birth" }, el("span", { class: "muted" }, `${t("birth_year")} `), String(c.birth_year)) : "",
+    el("p", { class: "compare" }, t("compare")));
 }
 
 function renderInput(problem = null) {

@@ -60,6 +60,7 @@ class Hostile:
     area: str
     dwelling: dict  # of "host", a landlord the generated requests never log in as: its QR code stays valid
     fuzzed: dict  # of "landlord", whose generated requests may rename, deactivate and rotate it
+    target_account: int  # an account no caller here uses: the one generated requests disable and reset
 
     @property
     def qr_token(self) -> str:
@@ -105,8 +106,11 @@ async def hostile(create_database, tmp_path_factory) -> AsyncIterator[Hostile]:
             return made.json()
 
         dwellings = (await dwelling("host"), await dwelling("landlord"))
+        target = await client.post("/api/v1/accounts", headers=admin, json={
+            "username": unique("target"), "password": "target-password", "role": "landlord"})
+        assert target.status_code == 201, target.text
     try:
-        yield Hostile(process.base_url, pool, tokens, area, *dwellings)
+        yield Hostile(process.base_url, pool, tokens, area, *dwellings, target.json()["id"])
     finally:
         await pool.close()
         process.stop()
@@ -144,6 +148,14 @@ def role_for(method: str, path: str) -> str | None:
     return next((role for caller, role in ROLE_OF_CALLER.items() if admitted[caller] == "2xx"), None)
 
 
+def as_path_int(value: object) -> int | None:
+    """The id a path parameter names, read as the service reads an int path parameter."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
 def openapi_document() -> dict:
     """The service's OpenAPI document, made by the service's own code (tests/test_access.py: describe_app).
 
@@ -177,6 +189,14 @@ def test_generated_requests_get_no_5xx_and_answers_as_documented(case, hostile: 
             case.path_parameters["dwelling_id"] = hostile.fuzzed["id"]
         if "token" in case.path_parameters:
             case.path_parameters["token"] = hostile.qr_token
+    if as_path_int((case.path_parameters or {}).get("dwelling_id")) == hostile.dwelling["id"]:
+        # A generated id can be the host's dwelling (ids start at 1, and "01" or " 1" reach it too): an
+        # administrator's generated PATCH would deactivate it, and the hand-written tests below register at
+        # its QR code.
+        case.path_parameters["dwelling_id"] = hostile.fuzzed["id"]
+    if "account_id" in (case.path_parameters or {}):
+        # Disabling or resetting a caller's own account would end the sessions the other operations use.
+        case.path_parameters["account_id"] = hostile.target_account
     headers = {}
     # The operation's own method: the coverage phase also sends others (TRACE, DELETE ...) to its path.
     if (role := role_for(case.operation.method, case.operation.path)) is not None:
@@ -437,9 +457,12 @@ async def test_a_number_past_the_database_range_is_a_400(hostile: Hostile, clien
     assert_problem(await client.get(url, headers={"Authorization": f"Bearer {hostile.tokens[role]}"}), 400)
 
 
-@pytest.mark.parametrize("last_event_id", [b"99999999999999999999", b"\xb2", b"1" * 5000, b"-1", b"abc"],
-                         ids=["past bigint", "superscript two", "5000 digits", "negative", "letters"])
-async def test_a_resumed_police_stream_ignores_a_last_event_id_that_is_no_alert_id(
+@pytest.mark.parametrize("last_event_id", [
+    b"99999999999999999999", b"\xb2", b"1" * 5000, b"-1", b"abc", b"18446744073709551616:", b"5:9-2", b"5:0",
+    b"5:1-9223372036854775808", b"5:" + b"1," * 2000 + b"1", b"99999999999999:1-3",
+], ids=["past bigint", "superscript two", "5000 digits", "negative", "letters", "horizon past xid8",
+        "range backwards", "id zero", "range past bigint", "too long", "horizon ahead of the database"])
+async def test_a_resumed_police_stream_ignores_a_last_event_id_that_names_no_position(
         hostile: Hostile, client: httpx.AsyncClient, last_event_id: bytes):
     headers = [(b"Authorization", f"Bearer {hostile.tokens['police']}".encode()), (b"Last-Event-ID", last_event_id)]
     async with client.stream("GET", "/api/v1/police/stream", headers=headers) as response:

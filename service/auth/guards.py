@@ -16,12 +16,15 @@ from service.auth.schemas import Role, Staff
 SESSION_COOKIE = "vh_session"
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header; None for any other scheme or an empty token."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 def credentials(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The bearer token of an API client, else the session cookie of a browser."""
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token:
-        return token.strip()
-    return connection.cookies.get(SESSION_COOKIE)
+    return bearer_token(connection.headers.get("authorization", "")) or connection.cookies.get(SESSION_COOKIE)
 
 
 class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -51,11 +54,15 @@ def requires_role(*roles: Role):
 
 
 any_staff = requires_role("admin", "police", "landlord", "desk")
+# Any signed-in account, analysts too: only for routes that tell nothing about a person (who am I).
+signed_in = requires_role("admin", "police", "landlord", "desk", "analyst")
 admin_only = requires_role("admin")
 owners = requires_role("landlord", "desk")
 # The guests of a dwelling: its owner and the police of its area; an admin manages accounts, not guests.
 owners_and_police = requires_role("landlord", "desk", "police")
 police_only = requires_role("police")
+# Aggregates only: the statistics routes, where analysts of other departments are admitted.
+statistics_readers = requires_role("admin", "police", "analyst")
 
 
 def provide_staff(request: Request[Any, Any, Any]) -> Staff:

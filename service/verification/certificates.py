@@ -26,6 +26,7 @@ from joserfc.jwk import OKPKey
 from service.areas.domain import jurisdiction_of
 from service.auth.schemas import Staff
 from service.i18n import add_messages
+from service.privacy import audit
 from service.privacy.crypto import Keyring
 from service.problems import Problem
 from service.settings import Settings
@@ -85,6 +86,18 @@ async def rotate_key(conn: asyncpg.Connection, keyring: Keyring) -> str:
         return await conn.fetchval("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
 
 
+async def signing_keys(conn: asyncpg.Connection, keyring: Keyring) -> list[asyncpg.Record]:
+    """Every key, newest first: when it was made and retired, and until when a retired key stays published."""
+    await _active_row(conn, keyring)
+    return await conn.fetch("""
+        SELECT k.kid, k.created_at, k.retired_at, k.retired_at IS NULL AS active,
+               CASE WHEN k.retired_at IS NOT NULL THEN max(c.expires_at) FILTER (WHERE c.expires_at > now())
+               END AS published_until,
+               count(c.number) AS certificates
+          FROM signing_keys k LEFT JOIN certificates c ON c.kid = k.kid
+         GROUP BY k.kid ORDER BY k.created_at DESC""")
+
+
 async def published_keys(conn: asyncpg.Connection, keyring: Keyring) -> list[dict[str, str]]:
     """The JWKS: the active key and every retired key with a certificate not yet expired."""
     await _active_row(conn, keyring)
@@ -127,13 +140,18 @@ async def issue(
     stay_id: UUID,
     holder: str,
     document_masked: str,
+    birth_year: int | None,
     dwelling: asyncpg.Record,
     check_in: date,
     check_out: date,
     now: datetime,
 ) -> Issued:
-    """Sign and store the certificate of an approved verification; call inside its transaction."""
+    """Sign and store the certificate of an approved verification; call inside its transaction.
+
+    The holder's name, masked number and birth year are what a desk compares with the person in front
+    of it: the photo is deleted once the application is decided, so the certificate carries no face."""
     kid, key = await active_key(conn, keyring)
+    area_name = await conn.fetchval("SELECT name FROM areas WHERE code = $1", dwelling["area_code"])
     number = new_certificate_number()
     not_before, expires_at = validity(check_in, check_out, settings)
     claims = {
@@ -144,8 +162,11 @@ async def issue(
         "exp": int(expires_at.timestamp()),
         "name": holder,
         "doc": document_masked,
+        "birth_year": birth_year,
         "dwelling": {"name": dwelling["name"], "address": dwelling["address"]},
         "area": dwelling["area_code"],
+        "area_name": area_name,
+        "tz": settings.timezone,
         "stay": str(stay_id),
     }
     token = jwt.encode({"alg": ALGORITHM, "kid": kid}, claims, key, algorithms=[ALGORITHM])
@@ -165,12 +186,17 @@ def verify_url(settings: Settings, token: str) -> str:
 
 # ---- checking ----
 
-FORGED: dict[str, Any] = {"status": "forged", "valid": False, "revoked": False, "expired": False, "claims": None}
+FORGED: dict[str, Any] = {"status": "forged", "valid": False, "revoked": False, "expired": False, "claims": None,
+                          "reason": "forged"}
+# Signed by one of our keys, yet never issued: a leaked key's forgery. Its claims are not shown, so a
+# desk never reads a forger's holder as if it were ours.
+NOT_ISSUED: dict[str, Any] = {**FORGED, "status": "unknown_certificate", "reason": "unknown_certificate"}
 
 
 async def check(conn: asyncpg.Connection, settings: Settings, token: str) -> dict[str, Any]:
     """The verdict on a presented token: forged (no signature of ours over exactly these bytes),
-    revoked, expired, not yet valid, or valid; with its claims whenever the signature holds."""
+    unknown_certificate (signed with our key, but no certificate of ours has its number and key),
+    revoked, expired, not yet valid, or valid; with its claims when the certificate is ours."""
     try:
         header = jws.extract_compact(token.strip().encode()).headers()
     except (JoseError, ValueError):
@@ -187,13 +213,19 @@ async def check(conn: asyncpg.Connection, settings: Settings, token: str) -> dic
         return FORGED
     if claims.get("iss") != settings.public_base_url or not isinstance(claims.get("exp"), int):
         return FORGED
-    revoked = bool(await conn.fetchval(
-        "SELECT revoked_at IS NOT NULL FROM certificates WHERE number = $1 AND kid = $2", claims.get("jti"), kid))
+    revoked = await conn.fetchval(
+        "SELECT revoked_at IS NOT NULL FROM certificates WHERE number = $1 AND kid = $2 AND token = $3",
+        str(claims.get("jti")), kid, token.strip())
+    if revoked is None:
+        return NOT_ISSUED
     now = time.time()
     expired = claims["exp"] <= now
     early = isinstance(claims.get("nbf"), int) and claims["nbf"] > now + CLOCK_LEEWAY_SECONDS
     status = "revoked" if revoked else "expired" if expired else "not_yet_valid" if early else "valid"
-    return {"status": status, "valid": status == "valid", "revoked": revoked, "expired": expired, "claims": claims}
+    # Certificates signed before their claims named the area carry only its code: the name is looked up.
+    area_name = claims.get("area_name") or await conn.fetchval("SELECT name FROM areas WHERE code = $1", claims.get("area"))
+    return {"status": status, "valid": status == "valid", "revoked": revoked, "expired": expired, "claims": claims,
+            "reason": None if status == "valid" else status, "area_name": area_name}
 
 
 # ---- revocation ----
@@ -201,14 +233,17 @@ async def check(conn: asyncpg.Connection, settings: Settings, token: str) -> dic
 
 async def revoke(conn: asyncpg.Connection, staff: Staff, number: str, reason: str) -> asyncpg.Record:
     """Revoke a certificate of the jurisdiction; revoking again keeps the first time and reason.
-    A certificate outside the jurisdiction answers 404, as if absent."""
-    row = await conn.fetchrow(
-        """UPDATE certificates SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $3),
-                                   revocation_reason = coalesce(revocation_reason, $4)
-            WHERE number = $1 AND area_code LIKE $2 || '%'
-           RETURNING number, verification_id, revoked_at, revocation_reason""",
-        number.strip().upper(), jurisdiction_of(staff), staff.id, reason,
-    )
-    if row is None:
-        raise Problem(404, "certificate_not_found")
+    A certificate outside the jurisdiction answers 404, as if absent. Each revocation asked for is audited."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE certificates SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $3),
+                                       revocation_reason = coalesce(revocation_reason, $4)
+                WHERE number = $1 AND area_code LIKE $2 || '%'
+               RETURNING number, verification_id, revoked_at, revocation_reason""",
+            number.strip().upper(), jurisdiction_of(staff), staff.id, reason,
+        )
+        if row is None:
+            raise Problem(404, "certificate_not_found")
+        await audit.append(conn, staff, "certificate_revoke", reason, None,
+                           {"certificate": row["number"], "verification_id": str(row["verification_id"])})
     return row

@@ -1,9 +1,12 @@
 """Remote verification: the guest's application, the automatic decision, the police review, as SQL.
 
-An application whose name and number the identity registry confirms, and whose number
+An application whose name, number and face the identity registry confirms, and whose number
 no watchlist entry holds, is approved inside the request that brings it: the stay is
 stored (registered by 'remote') and the certificate signed before the 202 answers. Any
-other joins the review queue of the dwelling's jurisdiction. Every decision drops the
+other joins the review queue of the dwelling's jurisdiction, with the registry's finding for
+the officer. The default registry holds no faces, so by default every application is
+reviewed. The applicant's answer is "pending" whatever the registry found: it must not tell
+a stranger whether a name and a number belong together. Every decision drops the
 photo and is announced on the channel "verification:{id}", so the guest's page hears it
 whichever instance it is connected to.
 """
@@ -32,8 +35,10 @@ from service.events import subscription
 from service.auth.schemas import Staff
 from service.i18n import add_messages
 from service.idempotency import claim, fingerprint, record
-from service.police.watchlist import announce, record_hits
-from service.privacy.crypto import Keyring, mask
+from service.police.alerts import announce
+from service.police.watchlist import record_hits
+from service.privacy import audit
+from service.privacy.crypto import Keyring, mask, mask_document
 from service.problems import FieldError, Problem
 from service.settings import Settings
 from service.stays.documents import parse_document
@@ -174,7 +179,7 @@ async def apply(
     photo = await photos.read_upload(form.photo)
     jpeg = await photos.prepare(photo)
     guest = checked.guests[0]
-    confirmed = await registry.confirms(guest.full_name, guest.identity)
+    finding = await registry.check(guest.full_name, guest.identity, jpeg)
     scope = f"verifications:{dwelling['id']}"
     async with conn.transaction():
         replay = await claim(conn, scope, idempotency_key, application_fingerprint(keyring, form, photo))
@@ -185,19 +190,20 @@ async def apply(
         secret = guest_secret(keyring, verification_id, idempotency_key)
         index = keyring.blind_index("document", guest.identity.number)
         alerts = await record_hits(conn, [index], dwelling["id"], dwelling["area_code"], verification_id=verification_id)
-        automatic = confirmed and not alerts
+        automatic = finding.confirms and not alerts
         await conn.execute(
             """INSERT INTO verifications (id, dwelling_id, area_code, secret_hash, full_name, document_type,
                                           document_cipher, document_index, document_masked, nationality, phone_cipher,
-                                          phone_masked, check_in, check_out, registry_match, watchlist_hit,
-                                          photo_cipher, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)""",
+                                          phone_masked, check_in, check_out, registry_match, registry_number_known,
+                                          registry_face, watchlist_hit, photo_cipher, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)""",
             verification_id, dwelling["id"], dwelling["area_code"], secret_hash(secret), guest.full_name,
             guest.identity.document_type,
             keyring.seal(guest.identity.number, f"verifications.document.{verification_id}"), index,
-            mask(guest.identity.number), guest.identity.nationality,
+            mask_document(guest.identity.document_type, guest.identity.number), guest.identity.nationality,
             keyring.seal(checked.phone, f"verifications.phone.{verification_id}"), mask(checked.phone),
-            checked.check_in, checked.check_out, confirmed, bool(alerts),
+            checked.check_in, checked.check_out, finding.number_known and finding.name_matches,
+            finding.number_known, finding.face, bool(alerts),
             # An application decided at once never stores the face at all.
             None if automatic else photos.seal(keyring, verification_id, jpeg), now,
         )
@@ -217,7 +223,7 @@ def announce_applied(state: State, applied: Applied) -> None:
 def announce_decision(state: State, decided: Decided) -> None:
     """After the commit: tell the police view, measure the time to the certificate, wake the guest's streams."""
     if decided.stay_area:
-        state.occupancy.touch(decided.stay_area)
+        state.occupancy.touch()
     announce(state.channels, decided.alerts)
     if decided.seconds_to_certificate is not None:
         SECONDS_TO_CERTIFICATE.labels("automatic" if decided.automatic else "review").observe(
@@ -243,12 +249,14 @@ async def _approve(
     now = datetime.now(UTC)
     issued = await certificates.issue(
         conn, keyring, settings, verification_id=verification_id, stay_id=stay.id, holder=row["full_name"],
-        document_masked=row["document_masked"], dwelling=dwelling, check_in=row["check_in"],
+        document_masked=row["document_masked"], birth_year=identity.birth_date and identity.birth_date.year,
+        dwelling=dwelling, check_in=row["check_in"],
         check_out=row["check_out"], now=now,
     )
     await conn.execute(
         """UPDATE verifications SET status = 'approved', decided_at = $2, decided_by = $3, photo_cipher = NULL,
-                                    stay_id = $4
+                                    stay_id = $4,
+                                    decided_path = CASE WHEN $3::bigint IS NULL THEN 'automatic' ELSE 'police_review' END
             WHERE id = $1""",
         verification_id, now, decided_by, stay.id,
     )
@@ -259,7 +267,8 @@ async def _approve(
 async def _pending_in_jurisdiction(conn: asyncpg.Connection, staff: Staff, verification_id: uuid.UUID) -> asyncpg.Record:
     """Lock a pending application of the officer's jurisdiction; others' answer 404, as if absent."""
     row = await conn.fetchrow(
-        "SELECT id, area_code, status, check_out FROM verifications WHERE id = $1 FOR UPDATE", verification_id)
+        "SELECT id, area_code, status, check_out, document_index FROM verifications WHERE id = $1 FOR UPDATE",
+        verification_id)
     if row is None or not within(row["area_code"], jurisdiction_of(staff)):
         raise Problem(404, "verification_not_found")
     if row["status"] != "pending":
@@ -274,18 +283,23 @@ async def approve(
         row = await _pending_in_jurisdiction(conn, staff, verification_id)
         if row["check_out"] < datetime.now(settings.zone).date():
             raise Problem(409, "verification_stay_over")
-        return await _approve(conn, keyring, settings, verification_id, staff.id)
+        decided = await _approve(conn, keyring, settings, verification_id, staff.id)
+        await audit.append(conn, staff, "verification_approve", None, row["document_index"],
+                           {"verification_id": str(verification_id), "certificate": decided.certificate_number})
+        return decided
 
 
 async def reject(conn: asyncpg.Connection, staff: Staff, verification_id: uuid.UUID, reason: str) -> Decided:
     async with conn.transaction():
-        await _pending_in_jurisdiction(conn, staff, verification_id)
+        row = await _pending_in_jurisdiction(conn, staff, verification_id)
         await conn.execute(
             """UPDATE verifications SET status = 'rejected', decided_at = now(), decided_by = $2,
-                                        rejection_reason = $3, photo_cipher = NULL
+                                        decided_path = 'police_review', rejection_reason = $3, photo_cipher = NULL
                 WHERE id = $1""",
             verification_id, staff.id, reason,
         )
+        await audit.append(conn, staff, "verification_reject", reason, row["document_index"],
+                           {"verification_id": str(verification_id)})
     return Decided(verification_id, "rejected")
 
 
@@ -294,13 +308,17 @@ async def reject(conn: asyncpg.Connection, staff: Staff, verification_id: uuid.U
 REVIEW_QUERY = """
     SELECT v.id, v.status, v.full_name, v.document_type, v.document_masked, v.nationality, v.phone_masked,
            v.dwelling_id, json_build_object('name', d.name, 'address', d.address) AS dwelling, v.area_code,
-           v.check_in, v.check_out, v.registry_match, v.watchlist_hit, v.photo_cipher IS NOT NULL AS has_photo,
+           ar.name AS area_name, v.check_in, v.check_out, v.registry_match, v.watchlist_hit, v.photo_cipher IS NOT NULL AS has_photo,
+           json_build_object('number_known', v.registry_number_known,
+                             'name_matches', v.registry_match, 'face', v.registry_face) AS registry,
+           v.decided_path,
            v.created_at, extract(epoch FROM coalesce(v.decided_at, now()) - v.created_at)::float8 AS waiting_seconds,
            v.decided_at, coalesce(nullif(a.display_name, ''), a.username) AS decided_by, v.rejection_reason,
            c.number AS certificate_number, c.revoked_at IS NOT NULL AS certificate_revoked,
            extract(epoch FROM c.issued_at - v.created_at)::float8 AS seconds_to_certificate
       FROM verifications v
       JOIN dwellings d ON d.id = v.dwelling_id
+      JOIN areas ar ON ar.code = v.area_code
       LEFT JOIN accounts a ON a.id = v.decided_by
       LEFT JOIN certificates c ON c.verification_id = v.id"""
 QUEUE_LIMIT = 200
@@ -323,11 +341,16 @@ async def review_item(conn: asyncpg.Connection, staff: Staff, verification_id: u
 
 
 async def photo(conn: asyncpg.Connection, keyring: Keyring, staff: Staff, verification_id: uuid.UUID) -> bytes:
-    row = await conn.fetchrow("SELECT area_code, photo_cipher FROM verifications WHERE id = $1", verification_id)
-    if row is None or not within(row["area_code"], jurisdiction_of(staff)):
-        raise Problem(404, "verification_not_found")
-    if row["photo_cipher"] is None:
-        raise Problem(404, "photo_gone")
+    """The applicant's face, for an officer of the jurisdiction; each look is audited."""
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT area_code, photo_cipher, document_index FROM verifications WHERE id = $1",
+                                  verification_id)
+        if row is None or not within(row["area_code"], jurisdiction_of(staff)):
+            raise Problem(404, "verification_not_found")
+        if row["photo_cipher"] is None:
+            raise Problem(404, "photo_gone")
+        await audit.append(conn, staff, "verification_photo_view", None, row["document_index"],
+                           {"verification_id": str(verification_id)})
     return photos.open_sealed(keyring, verification_id, row["photo_cipher"])
 
 

@@ -21,12 +21,21 @@ from service.auth.schemas import Staff
 from service.dwellings.domain import dwelling_for_token
 from service.dwellings.routes import qr_response
 from service.idempotency import require_key
-from service.privacy.crypto import mask
+from service.privacy.crypto import mask_document
 from service.problems import FieldError, Problem
 from service.stays.documents import DocumentError
+from service.net import client_address
 from service.stays.routes import NO_STORE, IdempotencyKey
 from service.verification import certificates, domain, photos
-from service.verification.registry import IdentityRegistry, add_person, checked_person, provide_registry
+from service.csvfile import read_upload
+from service.privacy import audit
+from service.verification.registry import (
+    IdentityRegistry,
+    add_person,
+    checked_person,
+    import_file,
+    provide_registry,
+)
 from service.verification.schemas import (
     ApplicationAccepted,
     ApplicationForm,
@@ -34,10 +43,13 @@ from service.verification.schemas import (
     Jwks,
     PersonIn,
     PersonOut,
+    RegistryImportOut,
+    RegistryPreviewLine,
     RejectIn,
     RevocationOut,
     RevokeIn,
     ReviewItem,
+    SigningKeyOut,
     Status,
     VerificationStatus,
     VerifyIn,
@@ -57,8 +69,9 @@ class PublicVerificationController(Controller):
 
     @post("/dwellings/{token:str}/verifications", name="public:apply", status_code=202,
           request_max_body_size=photos.MAX_PHOTO_BYTES + domain.FORM_ALLOWANCE_BYTES,
-          description="Multipart. Approved at once when the identity registry confirms name and number and no "
-                      "watchlist entry matches; otherwise pending until the police of the area decide.")
+          description="Multipart. Approved at once only when the identity registry confirms name, number and face "
+                      "and no watchlist entry matches (the default registry compares no faces); otherwise pending "
+                      "until the police of the area decide. A pending answer says nothing of what the registry found.")
     async def apply(self, state: State, db: asyncpg.Connection, registry: IdentityRegistry, token: str,
                     data: Annotated[ApplicationForm, MultipartForm],
                     idempotency_key: str | None = IdempotencyKey) -> Response[ApplicationAccepted]:
@@ -79,11 +92,13 @@ class PublicVerificationController(Controller):
          media_type="text/event-stream",
          description="Server-sent events `status` (same shape as the status): the current one first, then each "
                      "change; the stream ends with the decision.")
-    async def events(self, state: State, db: asyncpg.Connection, verification_id: UUID,
+    async def events(self, request: Request, state: State, db: asyncpg.Connection, verification_id: UUID,
                      secret: str = Secret) -> ServerSentEvent:
         await domain.guest_status(db, verification_id, secret)  # a wrong secret is refused before the stream opens
-        return ServerSentEvent(domain.status_events(state.pool, state.channels, verification_id),
-                               headers={**NO_STORE, "X-Accel-Buffering": "no"})
+        client = client_address(request, state.settings.trusted_proxies)
+        events = state.streams_by_address.hold(
+            f"address:{client}", domain.status_events(state.pool, state.channels, verification_id))
+        return ServerSentEvent(events, headers={**NO_STORE, "X-Accel-Buffering": "no"})
 
     @get("/certificates/{number:str}", name="public:certificate")
     async def certificate(self, state: State, db: asyncpg.Connection, number: str,
@@ -161,8 +176,48 @@ class RegistryController(Controller):
             raise Problem(400, "invalid_input", errors=[FieldError(exc.field, exc.code)]) from None
         created = await add_person(db, state.keyring, data.full_name, identity)
         out = PersonOut(full_name=data.full_name, document_type=identity.document_type,
-                        document_masked=mask(identity.number), created=created)
+                        document_masked=mask_document(identity.document_type, identity.number), created=created)
         return Response(out, status_code=201 if created else 200)
+
+
+    @post("/import", name="registry:import", status_code=201, request_max_body_size=16 * 1024 * 1024,
+          description="A CSV file (multipart field `file`, or the body as text/csv; UTF-8 or GB18030) with the "
+                      "columns full_name, document_number [, document_type, nationality]. All lines or none: 422 "
+                      "lists every refused line (never its number). `dry_run=true` checks only and previews the "
+                      "lines, masked (200).")
+    async def import_persons(self, request: Request, state: State, db: asyncpg.Connection, staff: Staff,
+                             dry_run: bool = False) -> Response[RegistryImportOut]:
+        data = await read_upload(request)
+        today = datetime.now(state.settings.zone).date()
+        async with db.transaction():
+            rows = await import_file(db, state.keyring, data, today, dry_run)
+            if not dry_run:
+                await audit.append(db, staff, "registry.import", details={"persons": len(rows)})
+        preview = [RegistryPreviewLine(line=r.line, full_name=r.full_name, document_type=r.document_type,
+                                       document_masked=r.document_masked) for r in rows] if dry_run else []
+        out = RegistryImportOut(dry_run=dry_run, imported=0 if dry_run else len(rows), lines=len(rows), preview=preview)
+        return Response(out, status_code=200 if dry_run else 201, headers=NO_STORE)
+
+
+class KeyController(Controller):
+    """The certificate signing keys, for administrators; the public halves are at /.well-known/jwks.json."""
+
+    path = "/api/v1/keys"
+    tags = ["certificates"]
+    guards = [admin_only]
+
+    @get(name="keys:list", description="Newest first: the active key and the retired ones, with until when each "
+                                       "retired key stays published (its last certificate's expiry).")
+    async def list_keys(self, state: State, db: asyncpg.Connection) -> list[SigningKeyOut]:
+        return [SigningKeyOut(**dict(r)) for r in await certificates.signing_keys(db, state.keyring)]
+
+    @post("/rotate", name="keys:rotate", status_code=200,
+          description="Retire the active key and make a new one; certificates already issued keep verifying.")
+    async def rotate(self, state: State, db: asyncpg.Connection, staff: Staff) -> list[SigningKeyOut]:
+        async with db.transaction():
+            kid = await certificates.rotate_key(db, state.keyring)
+            await audit.append(db, staff, "keys.rotate", details={"kid": kid})
+        return [SigningKeyOut(**dict(r)) for r in await certificates.signing_keys(db, state.keyring)]
 
 
 class CertificateController(Controller):
@@ -173,7 +228,7 @@ class CertificateController(Controller):
           description="Anyone: is this token a certificate of ours, and is it valid, expired or revoked?")
     async def verify(self, state: State, db: asyncpg.Connection, data: VerifyIn) -> Response[VerifyOut]:
         verdict = await certificates.check(db, state.settings, data.token)
-        return Response(VerifyOut.model_validate(verdict), headers=NO_STORE)
+        return Response(VerifyOut.model_validate({**verdict, "timezone": state.settings.timezone}), headers=NO_STORE)
 
     @post("/{number:str}/revoke", name="certificates:revoke", guards=[police_only], status_code=200)
     async def revoke(self, db: asyncpg.Connection, staff: Staff, number: str, data: RevokeIn) -> RevocationOut:

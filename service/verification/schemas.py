@@ -9,10 +9,12 @@ from uuid import UUID
 from litestar.datastructures import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.inputs import StrictBody
 from service.stays.schemas import DocumentNumber, DocumentTypeName, DwellingBrief, Nationality, PersonName
 
 Status = Literal["pending", "approved", "rejected"]
-Verdict = Literal["valid", "expired", "not_yet_valid", "revoked", "forged"]
+Verdict = Literal["valid", "expired", "not_yet_valid", "revoked", "forged", "unknown_certificate"]
+FaceVerdict = Literal["match", "mismatch", "unavailable"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -52,6 +54,14 @@ class VerificationStatus(BaseModel):
     decided_at: datetime | None
 
 
+class RegistryFindingOut(BaseModel):
+    """What the identity registry found; the officer sees it, the applicant never does."""
+
+    number_known: bool
+    name_matches: bool
+    face: FaceVerdict = Field(description="`unavailable`: the registry has no photo to compare (the default table)")
+
+
 class ReviewItem(BaseModel):
     """An application as the police of its jurisdiction see it: numbers masked, the photo behind its own route."""
 
@@ -65,9 +75,13 @@ class ReviewItem(BaseModel):
     dwelling_id: int
     dwelling: DwellingBrief
     area_code: str
+    area_name: str
     check_in: date
     check_out: date
     registry_match: bool = Field(description="name and number found together in the identity registry")
+    registry: RegistryFindingOut
+    decided_path: Literal["automatic", "police_review"] | None = Field(
+        description="who decided: the registry's full match (name, number, face), or an officer")
     watchlist_hit: bool
     has_photo: bool
     created_at: datetime
@@ -80,11 +94,11 @@ class ReviewItem(BaseModel):
     seconds_to_certificate: float | None
 
 
-class RejectIn(BaseModel):
+class RejectIn(StrictBody):
     reason: Reason = Field(description="shown to the guest")
 
 
-class PersonIn(BaseModel):
+class PersonIn(StrictBody):
     """An entry of the default identity registry."""
 
     full_name: PersonName
@@ -116,7 +130,7 @@ class CertificateOut(BaseModel):
     revoked: bool
 
 
-class VerifyIn(BaseModel):
+class VerifyIn(StrictBody):
     token: str = Field(min_length=1, max_length=8192)
 
 
@@ -125,10 +139,14 @@ class VerifyOut(BaseModel):
     valid: bool
     revoked: bool
     expired: bool
-    claims: dict[str, Any] | None = Field(description="null when the signature does not hold")
+    claims: dict[str, Any] | None = Field(description="null unless the signature holds and the certificate is ours")
+    reason: Verdict | None = Field(default=None, description="why it is not valid; `unknown_certificate`: signed with "
+                                                             "our key, but no certificate of ours has this number")
+    area_name: str | None = Field(None, description="the name of the claims' area, also for certificates whose claims lack it")
+    timezone: str = Field(description="the service's display zone, for showing the claims' times (IANA name)")
 
 
-class RevokeIn(BaseModel):
+class RevokeIn(StrictBody):
     reason: Reason
 
 
@@ -140,3 +158,28 @@ class RevocationOut(BaseModel):
 
 class Jwks(BaseModel):
     keys: list[dict[str, str]]
+
+
+class RegistryPreviewLine(BaseModel):
+    line: int
+    full_name: str
+    document_type: DocumentTypeName
+    document_masked: str
+
+
+class RegistryImportOut(BaseModel):
+    dry_run: bool
+    imported: int = Field(description="persons entered or updated (0 in a dry run)")
+    lines: int = Field(description="persons the file holds, all checked")
+    preview: list[RegistryPreviewLine] = Field(default_factory=list, description="in a dry run: the lines, masked")
+
+
+class SigningKeyOut(BaseModel):
+    kid: str
+    created_at: datetime
+    retired_at: datetime | None
+    active: bool
+    published_until: datetime | None = Field(
+        description="a retired key stays in the JWKS until its last certificate expires; null: no longer published "
+                    "(or, for the active key, for as long as it is active)")
+    certificates: int = Field(description="certificates it signed")
