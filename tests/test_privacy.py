@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import re
 import stat
 
 import asyncpg
 import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
+from hypothesis import given
+from hypothesis import strategies as st
 
-from service.privacy.crypto import Keyring, mask
+from service.privacy.crypto import Keyring, mask, mask_document
+from service.stays.documents import DOCUMENT_TYPES
 from tests.support import (ADMIN_PASSWORD, ADMIN_USERNAME, TEST_MASTER_KEY, ServiceProcess, StaffClient,
                            idempotency_key, resident_id)
 from tests.test_operations import run_cli
@@ -40,6 +44,27 @@ def test_masks_show_the_first_three_and_last_four():
     assert mask("11010519491231002X") == "110***********002X"
     assert mask("13800138000") == "138****8000"
     assert mask("E1234") == "*****"
+
+
+def test_short_document_numbers_are_no_longer_left_almost_whole_by_the_mask():
+    assert mask_document("taiwan_permit", "87654321") == "8*****21"  # was 876*4321: 7 of 8 digits
+    assert mask_document("hk_macao_permit", "H12345678") == "H******78"  # was H12**5678
+    assert mask_document("passport", "EA1234567") == "E******67"
+    assert mask_document("resident_id", "11010519491231002X") == "110***********002X"
+
+
+@given(document_type=st.sampled_from(DOCUMENT_TYPES),
+       number=st.text(alphabet="0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=1, max_size=24))
+def test_a_masked_document_number_always_hides_at_least_half_of_it(document_type, number):
+    masked = mask_document(document_type, number)
+    assert len(masked) == len(number)
+    hidden = masked.count("*")
+    assert 2 * hidden >= len(number), (document_type, number, masked)
+    # What is shown is the number's own start and end, one run of stars between.
+    assert all(m in ("*", n) for m, n in zip(masked, number, strict=True))
+    assert re.fullmatch(r"[^*]*\**[^*]*", masked)
+    if document_type == "resident_id" and len(number) == 18:
+        assert masked == number[:3] + "*" * 11 + number[-4:]
 
 
 async def test_without_a_configured_key_one_is_made_on_first_start_readable_by_the_owner_only(create_database, tmp_path):
@@ -131,8 +156,10 @@ async def test_rekey_moves_every_number_and_index_to_a_new_master_key(create_dat
                                      json=stay_body(document_number=number), headers={"Idempotency-Key": idempotency_key()})
             assert again.status_code == 201
         conn = await asyncpg.connect(dsn)
-        try:  # one alert when the entry was added, one for the new stay: the watchlist still matches
-            assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
+        try:  # one hit when the entry was added, one for the new stay: the watchlist still matches; and the
+            # new stay's number is found present in the first stay too, by its re-keyed blind index
+            kinds = await conn.fetch("SELECT kind, count(*) FROM alerts GROUP BY kind ORDER BY kind")
+            assert [tuple(r) for r in kinds] == [("duplicate_presence", 1), ("watchlist", 2)]
         finally:
             await conn.close()
         jwks = httpx.get(f"{service.base_url}/.well-known/jwks.json").json()
@@ -140,3 +167,29 @@ async def test_rekey_moves_every_number_and_index_to_a_new_master_key(create_dat
         await police.aclose()
     finally:
         service.stop()
+
+
+async def test_numbers_masked_before_the_fix_are_masked_again_by_type(create_database):
+    """Migration 0010 re-masks what was stored "first 3, last 4" from the old mask itself."""
+    from service.db.migrate import apply_migrations, migration_files
+
+    conn = await asyncpg.connect(await create_database())
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz "
+                           "NOT NULL DEFAULT now())")
+        for version, sql in migration_files():
+            if version < "0010":
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        old = {"taiwan_permit": "876*4321", "hk_macao_permit": "H12**5678", "passport": "EA1**4567",
+               "resident_id": "110***********002X"}
+        for n, (document_type, masked) in enumerate(old.items()):
+            await conn.execute("INSERT INTO registry_persons (document_index, document_type, document_cipher, "
+                               "document_masked, full_name) VALUES ($1, $2, '\\x00', $3, 'x')",
+                               bytes([n]), document_type, masked)
+        await apply_migrations(conn)
+        now = dict(await conn.fetch("SELECT document_type, document_masked FROM registry_persons"))
+    finally:
+        await conn.close()
+    assert now == {"taiwan_permit": "8*****21", "hk_macao_permit": "H******78", "passport": "E******67",
+                   "resident_id": "110***********002X"}

@@ -14,7 +14,7 @@ DWELLINGS_WITH_RISK = """
                OR EXISTS (SELECT 1 FROM alerts a
                             LEFT JOIN stays s ON s.id = a.stay_id
                             LEFT JOIN verifications v ON v.id = a.verification_id
-                           WHERE a.dwelling_id = d.id
+                           WHERE a.dwelling_id = d.id AND a.kind = 'watchlist'
                              AND (s.checked_out_at IS NULL AND a.stay_id IS NOT NULL OR v.status = 'pending'))
              THEN 'red'
              WHEN EXISTS (SELECT 1 FROM stays s WHERE s.dwelling_id = d.id AND s.checked_out_at IS NULL

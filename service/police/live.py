@@ -1,10 +1,14 @@
 """Live police view: changes are coalesced per instance, fanned out to every instance, then to its streams.
 
-A registration marks its area as changed (OccupancyNotifier.touch); twice a second at
-most, each instance publishes the changed areas on the "occupancy" channel, so the
-database sees a few NOTIFYs a second, not one per registration. Every instance's
-PoliceHub listens, recomputes the counts once per watched area and hands them to
-the streams watching it. Alerts travel on the "alerts" channel the same way.
+The counts change when the counter applier (service/police/counters.py) has applied a
+registration, not when it commits: the instance that holds the applier's lock applies
+what is pending twice a second at most (at once when idle and woken by a registration of
+its own, OccupancyNotifier.touch) and publishes the areas it changed on the "occupancy"
+channel, so the database sees a few NOTIFYs a second, not one per registration. Every
+instance's PoliceHub listens, recomputes the counts once per watched area and hands them
+to the streams watching it. Alerts travel on the "alerts" channel the same way: a raised
+alert wakes the streams of its area, and each reads from the database what it has not had
+(service/police/cursor.py); an acknowledgement is read once and handed to them.
 
 With nothing changed, the notifier still publishes an empty change every heartbeat.
 A hub that hears nothing at all for a few heartbeats (not even its own instance's,
@@ -30,8 +34,9 @@ from litestar.plugins import InitPluginProtocol
 from litestar.response import ServerSentEventMessage
 
 from service.events import PgChannelsBackend, subscription
+from service.police.alerts import ALERTS_CHANNEL, alert_area, alert_by_id, alert_event, settle_restored
+from service.police.counters import CounterApplier
 from service.police.occupancy import occupancy
-from service.police.watchlist import ALERTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -47,33 +52,53 @@ DEAF_AFTER_HEARTBEATS = 3
 
 
 class OccupancyNotifier:
-    """Collects the areas changed on this instance and publishes them at most twice a second."""
+    """Applies the pending changes (while this instance holds the applier's lock) and publishes the areas
+    they changed, at most twice a second."""
 
-    def __init__(self, channels: ChannelsPlugin, heartbeat_seconds: float) -> None:
+    def __init__(self, channels: ChannelsPlugin, applier: CounterApplier, heartbeat_seconds: float) -> None:
         self._channels = channels
+        self._applier = applier
         self._heartbeat_seconds = heartbeat_seconds
         self._changed: set[str] = set()
         self._wake = asyncio.Event()
 
-    def touch(self, area_code: str) -> None:
-        self._changed.add(area_code)
+    def touch(self) -> None:
+        """A stay of this instance's changed: apply it now, if this instance applies and was idle."""
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):  # no change for a heartbeat: publish the empty change
-                await asyncio.wait_for(self._wake.wait(), self._heartbeat_seconds)
-            self._wake.clear()
-            changed, self._changed = self._changed, set()
-            areas = sorted(changed) if len(changed) <= MAX_AREAS_PER_MESSAGE else [EVERYTHING]
-            try:
-                await self._channels.wait_published({"areas": areas}, OCCUPANCY_CHANNEL)
-            except Exception:  # noqa: BLE001 - whatever failed, this instance must go on publishing
-                # Keep the areas for the next try; the counts themselves are safe in the database.
-                log.warning("publishing occupancy changes failed; retrying", exc_info=True)
-                self._changed |= changed
-                self._wake.set()
-            await asyncio.sleep(FLUSH_SECONDS)
+        busy = False
+        last_published = -self._heartbeat_seconds
+        try:
+            while True:
+                if busy:  # coalesce: the next batch FLUSH_SECONDS after the last
+                    await asyncio.sleep(FLUSH_SECONDS)
+                elif self._applier.holds_lock:  # idle: a change of this instance's, or the next poll
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+                else:  # another instance applies: try for the lock now and then
+                    await asyncio.sleep(FLUSH_SECONDS)
+                self._wake.clear()
+                try:
+                    self._changed |= await self._applier.apply()
+                except Exception:  # noqa: BLE001 - the changes stay pending; this or another instance applies them
+                    log.warning("applying the counters failed; trying again", exc_info=True)
+                busy = bool(self._changed)
+                if busy or time.monotonic() - last_published >= self._heartbeat_seconds:
+                    await self._publish()  # nothing changed for a heartbeat: the empty change
+                    last_published = time.monotonic()
+        finally:
+            await self._applier.release()
+
+    async def _publish(self) -> None:
+        changed, self._changed = self._changed, set()
+        areas = sorted(changed) if len(changed) <= MAX_AREAS_PER_MESSAGE else [EVERYTHING]
+        try:
+            await self._channels.wait_published({"areas": areas}, OCCUPANCY_CHANNEL)
+        except Exception:  # noqa: BLE001 - whatever failed, this instance must go on publishing
+            # Keep the areas for the next try; the counts themselves are safe in the database.
+            log.warning("publishing occupancy changes failed; retrying", exc_info=True)
+            self._changed |= changed
 
 
 @dataclass
@@ -94,31 +119,30 @@ def counts_event(counts: dict[str, Any]) -> EncodedEvent:
 
 @dataclass(eq=False)
 class Watcher:
-    """One open stream: the latest counts of its area (as an encoded event) and the alerts not yet sent."""
+    """One open stream: the latest counts of its area (as an encoded event), whether alerts were raised
+    since it last read them, and the acknowledged alerts not yet sent.
+
+    ``jurisdiction``: the officer's, which decides what an alert shows (service/police/alerts.py).
+    """
 
     area_code: str
+    jurisdiction: str
     counts: EncodedEvent | None = None
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    raised: bool = False
+    acknowledged: list[dict[str, Any]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer_counts(self, counts: EncodedEvent) -> None:
         self.counts = counts
         self.changed.set()
 
-    def offer_alert(self, alert: dict[str, Any]) -> None:
-        self.alerts.append(alert)
+    def offer_raised(self) -> None:
+        self.raised = True
         self.changed.set()
 
-
-ALERT_QUERY = """
-    SELECT a.id, a.created_at, a.area_code, a.dwelling_id, a.stay_id, a.verification_id,
-           d.name AS dwelling_name, d.address AS dwelling_address, w.note, w.document_masked
-      FROM alerts a JOIN dwellings d ON d.id = a.dwelling_id JOIN watchlist w ON w.id = a.watchlist_id"""
-
-
-def alert_event(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: (str(v) if k in ("created_at", "stay_id", "verification_id") and v is not None else v)
-            for k, v in dict(row).items()}
+    def offer_acknowledged(self, alert: dict[str, Any]) -> None:
+        self.acknowledged.append(alert)
+        self.changed.set()
 
 
 class PoliceHub:
@@ -135,8 +159,8 @@ class PoliceHub:
         self._watchers: set[Watcher] = set()
 
     @contextlib.asynccontextmanager
-    async def watch(self, area_code: str) -> AsyncGenerator[Watcher, None]:
-        watcher = Watcher(area_code)
+    async def watch(self, area_code: str, jurisdiction: str) -> AsyncGenerator[Watcher, None]:
+        watcher = Watcher(area_code, jurisdiction)
         self._watchers.add(watcher)
         try:
             yield watcher
@@ -178,11 +202,15 @@ class PoliceHub:
         try:
             if missed_some:
                 await self._on_occupancy([EVERYTHING])
+                for watcher in self._watchers:
+                    watcher.offer_raised()
             event = json.loads(message)
             if "areas" in event:
                 await self._on_occupancy(event["areas"])
+            elif "acknowledged" in event:
+                await self._on_acknowledged(int(event["acknowledged"]))
             else:
-                await self._on_alert(int(event["id"]))
+                await self._on_raised(int(event["id"]))
         except Exception:  # noqa: BLE001 - one failed update must not end every stream's updates
             log.warning("live update skipped", exc_info=True)
 
@@ -194,21 +222,21 @@ class PoliceHub:
             for watcher in [w for w in self._watchers if w.area_code == area_code]:
                 watcher.offer_counts(counts)
 
-    async def _on_alert(self, alert_id: int) -> None:
+    async def _on_raised(self, alert_id: int) -> None:
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(ALERT_QUERY + " WHERE a.id = $1", alert_id)
+            area_code = await alert_area(conn, alert_id)
+        for watcher in self._watchers:
+            if area_code is not None and area_code.startswith(watcher.area_code):
+                watcher.offer_raised()
+
+    async def _on_acknowledged(self, alert_id: int) -> None:
+        async with self._pool.acquire() as conn:
+            row = await alert_by_id(conn, alert_id)
         if row is None:
             return
         for watcher in self._watchers:
             if row["area_code"].startswith(watcher.area_code):
-                watcher.offer_alert(alert_event(row))
-
-
-async def alerts_since(conn: asyncpg.Connection, area_code: str, last_id: int) -> list[dict[str, Any]]:
-    """Alerts a reconnecting stream missed (its Last-Event-ID), oldest first."""
-    rows = await conn.fetch(ALERT_QUERY + " WHERE a.area_code LIKE $1 || '%' AND a.id > $2 ORDER BY a.id LIMIT 100",
-                            area_code, last_id)
-    return [alert_event(r) for r in rows]
+                watcher.offer_acknowledged(alert_event(row, watcher.jurisdiction))
 
 
 class LiveViewPlugin(InitPluginProtocol):
@@ -231,7 +259,10 @@ class LiveViewPlugin(InitPluginProtocol):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncGenerator[None, None]:
-        app.state.occupancy = notifier = OccupancyNotifier(self._channels, self._heartbeat_seconds)
+        async with app.state.pool.acquire() as conn:
+            await settle_restored(conn)
+        app.state.occupancy = notifier = OccupancyNotifier(self._channels, CounterApplier(app.state.pool),
+                                                           self._heartbeat_seconds)
         app.state.police_hub = hub = PoliceHub(app.state.pool, self._channels, self._grace_hours,
                                                self._heartbeat_seconds, self._backend.listen_again)
         tasks = [asyncio.create_task(work) for work in (notifier.run(), hub.run(), hub.check_hearing())]

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from service.inputs import JsonDatetime, StrictBody
+
 
 class AreaCounts(BaseModel):
     area: str
@@ -24,11 +26,14 @@ class AreaCounts(BaseModel):
     overdue_stays: int
     capacity_anomalies: int
     pending_verifications: int
+    duplicate_presences: int = Field(description="current stays registering a person already present in another "
+                                                 "current stay (each such stay's guests are in current_guests too)")
 
 
 class OriginProvince(BaseModel):
     province: str = Field(description="the first two digits of the division code")
-    name: str
+    name: str = Field(description="the province's official (Chinese) name")
+    names: dict[Literal["en", "zh"], str] = Field(description="its name in English and in Chinese")
     guests: int
 
 
@@ -82,9 +87,10 @@ class SearchResult(BaseModel):
     checked_out_at: datetime | None
 
 
-class WatchlistIn(BaseModel):
+class WatchlistIn(StrictBody):
     document_number: str = Field(min_length=5, max_length=40)
     note: str = Field(min_length=1, max_length=500)
+    expires_at: JsonDatetime | None = Field(default=None, description="after this the entry matches nothing")
 
 
 class WatchlistEntry(BaseModel):
@@ -93,3 +99,35 @@ class WatchlistEntry(BaseModel):
     note: str
     area_code: str
     created_at: datetime
+    created_by: str = Field(description="the display name of the officer who added it")
+    expires_at: datetime | None
+
+
+AlertKind = Literal["watchlist", "duplicate_presence", "capacity", "unusual_arrivals"]
+
+
+class Alert(BaseModel):
+    """An alert as one officer may see it: the inbox's items and the stream's `alert` events."""
+
+    id: int
+    kind: AlertKind
+    area_code: str
+    area_name: str
+    dwelling_id: int | None
+    dwelling_name: str | None
+    dwelling_address: str | None
+    stay_id: UUID | None
+    verification_id: UUID | None
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None = Field(description="who acknowledged it (display name)")
+    watchlist_area_name: str | None = Field(description="watchlist hits: the office whose entry matched")
+    note: str | None = Field(description="watchlist hits: the entry's note, only where the officer may list the entry")
+    document_masked: str | None = Field(description="watchlist hits: the entry's masked number, as the note")
+    details: dict = Field(description="per kind; duplicate_presence: `other_stay` (its dwelling only inside the "
+                                      "officer's jurisdiction)")
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next: int | None = Field(description="pass as `before` for the next (older) page; null on the last")

@@ -9,10 +9,12 @@ import asyncpg
 
 from service.auth.schemas import Staff
 from service.i18n import add_messages
+from service.police.names import name_key
 from service.privacy import audit
 from service.privacy.crypto import Keyring
 from service.problems import FieldError, Problem
 from service.stays.documents import DocumentError, normalise_phone, searchable_number
+from service.stays.partitions import GUESTS_WITH_THEIR_STAYS, STAYS_WITH_THEIR_GUESTS
 
 add_messages(
     {
@@ -33,9 +35,17 @@ RESULT_QUERY = """
     SELECT s.id AS stay_id, s.check_in, s.check_out, s.created_at, s.checked_out_at, s.registered_by,
            s.phone_cipher, s.area_code, d.id AS dwelling_id, d.name AS dwelling_name, d.address AS dwelling_address,
            g.id AS guest_id, g.full_name, g.document_type, g.document_cipher, g.document_index, g.nationality
-      FROM stay_guests g JOIN stays s ON s.id = g.stay_id JOIN dwellings d ON d.id = s.dwelling_id
+      FROM {found}
+      JOIN dwellings d ON d.id = s.dwelling_id
      WHERE s.area_code LIKE $1 || '%' AND {condition}
      ORDER BY s.created_at DESC LIMIT {limit}"""
+
+
+def search_query(condition: str) -> str:
+    """The search by ``condition`` on $2: a guest's (g.) finds guests, then each one's stay; a stay's (s.)
+    finds stays, then each one's guests."""
+    found = GUESTS_WITH_THEIR_STAYS if condition.startswith("g.") else STAYS_WITH_THEIR_GUESTS
+    return RESULT_QUERY.format(found=found, condition=condition, limit=MAX_RESULTS)
 
 
 def _criterion(keyring: Keyring, document_number: str | None, name: str | None,
@@ -54,8 +64,8 @@ def _criterion(keyring: Keyring, document_number: str | None, name: str | None,
             raise Problem(400, "invalid_input", errors=[FieldError("phone", exc.code)]) from None
         return "phone", "s.phone_index = $2", index, index
     clean = " ".join(unicodedata.normalize("NFC", name or "").split())
-    # Names are kept out of the audit log too: only their keyed hash goes there.
-    return "name", "g.full_name = $2", clean, keyring.blind_index("name", clean)
+    # Names are kept out of the audit log too: only their keyed hash (of the name as typed, as ever) goes there.
+    return "name", "g.name_key = $2", name_key(clean), keyring.blind_index("name", clean)
 
 
 async def search(conn: asyncpg.Connection, keyring: Keyring, staff: Staff, reason: str | None,
@@ -64,7 +74,7 @@ async def search(conn: asyncpg.Connection, keyring: Keyring, staff: Staff, reaso
         raise Problem(400, "reason_required", errors=[FieldError("reason", "reason_required")])
     by, condition, value, subject = _criterion(keyring, document_number, name, phone)
     async with conn.transaction():
-        rows = await conn.fetch(RESULT_QUERY.format(condition=condition, limit=MAX_RESULTS), staff.area_code, value)
+        rows = await conn.fetch(search_query(condition), staff.area_code, value)
         await audit.append(conn, staff, "search", reason.strip(), subject, {"by": by, "results": len(rows)})
         results = []
         for row in rows:

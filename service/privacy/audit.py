@@ -59,9 +59,22 @@ async def verify_chain(conn: asyncpg.Connection) -> tuple[int, int | None]:
     return checked, None
 
 
-async def entries(conn: asyncpg.Connection, limit: int, before_id: int | None) -> list[asyncpg.Record]:
+async def entries(conn: asyncpg.Connection, limit: int, before_id: int | None, actor: str | None = None,
+                  action: str | None = None, since: datetime | None = None,
+                  until: datetime | None = None) -> list[asyncpg.Record]:
+    """Newest first; ``actor`` a username, ``action`` an action or its start ("dwelling." for all of them)."""
     return await conn.fetch(
         """SELECT id, at, actor, action, reason, encode(subject_index, 'hex') AS subject_index, details
-             FROM audit_log WHERE $2::bigint IS NULL OR id < $2 ORDER BY id DESC LIMIT $1""",
-        limit, before_id,
+             FROM audit_log
+            WHERE ($2::bigint IS NULL OR id < $2) AND ($3::text IS NULL OR lower(actor) = lower($3))
+              AND ($4::text IS NULL OR starts_with(action, $4))
+              AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+            ORDER BY id DESC LIMIT $1""",
+        limit, before_id, actor, action, since, until,
     )
+
+
+async def append_unauthenticated(conn: asyncpg.Connection, action: str, details: dict[str, Any]) -> None:
+    """An entry no logged-in staff member caused (failed logins): no actor id, the actor "anonymous"."""
+    await append(conn, Staff(id=None, username="anonymous", role="admin", display_name="", area_code=None),  # type: ignore[arg-type]
+                 action, details=details)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from service.privacy.crypto import Keyring
+from service.progress import SILENT, Progress
 
 BATCH = 1000
 
@@ -41,25 +42,27 @@ SEALED = [
 ]
 
 
-async def _reseal(conn: asyncpg.Connection, old: Keyring, new: Keyring, sealed: SealedColumn) -> int:
+async def _reseal(conn: asyncpg.Connection, old: Keyring, new: Keyring, sealed: SealedColumn,
+                  progress: Progress) -> int:
     rows = await conn.fetch(
         f"SELECT {sealed.key} AS key, {sealed.column} AS cipher FROM {sealed.table} WHERE {sealed.column} IS NOT NULL")
     index_set = f", {sealed.index_column} = $3" if sealed.index_column else ""
     update = f"UPDATE {sealed.table} SET {sealed.column} = $2{index_set} WHERE {sealed.key} = $1"
-    changes = []
-    for row in rows:
-        context = f"{sealed.table}.{sealed.context_name}.{row['key']}"
-        clear = old.open(row["cipher"], context)
-        change = (row["key"], new.seal(clear, context))
-        if sealed.index_column:
-            change += (new.blind_index(sealed.index_kind, clear),)
-        changes.append(change)
-    for start in range(0, len(changes), BATCH):
-        await conn.executemany(update, changes[start:start + BATCH])
-    return len(changes)
+    for start in range(0, len(rows), BATCH):
+        changes = []
+        for row in rows[start:start + BATCH]:
+            context = f"{sealed.table}.{sealed.context_name}.{row['key']}"
+            clear = old.open(row["cipher"], context)
+            change = (row["key"], new.seal(clear, context))
+            if sealed.index_column:
+                change += (new.blind_index(sealed.index_kind, clear),)
+            changes.append(change)
+        await conn.executemany(update, changes)
+        progress.advance(len(changes))
+    return len(rows)
 
 
-async def _reseal_registry(conn: asyncpg.Connection, old: Keyring, new: Keyring) -> int:
+async def _reseal_registry(conn: asyncpg.Connection, old: Keyring, new: Keyring, progress: Progress) -> int:
     """The registry's rows are keyed by their blind index, which changes with the key: they are written anew."""
     rows = await conn.fetch("SELECT * FROM registry_persons")
     await conn.execute("DELETE FROM registry_persons")
@@ -73,16 +76,24 @@ async def _reseal_registry(conn: asyncpg.Connection, old: Keyring, new: Keyring)
             index, row["document_type"], new.seal(number, f"registry_persons.document.{index.hex()}"),
             row["document_masked"], row["full_name"], row["created_at"], row["updated_at"],
         )
+        progress.advance()
     return len(rows)
 
 
-async def rekey(conn: asyncpg.Connection, old: Keyring, new: Keyring) -> list[tuple[str, int]]:
+async def _count(conn: asyncpg.Connection) -> int:
+    counts = [f"(SELECT count(*) FROM {s.table} WHERE {s.column} IS NOT NULL)" for s in SEALED]
+    return await conn.fetchval(f"SELECT {' + '.join(counts)} + (SELECT count(*) FROM registry_persons)")
+
+
+async def rekey(conn: asyncpg.Connection, old: Keyring, new: Keyring,
+                progress: Progress = SILENT) -> list[tuple[str, int]]:
     """Move everything sealed or indexed from the old key to the new one; (what, how many) per column."""
     done = []
     async with conn.transaction():
+        progress.phase("re-encrypting", await _count(conn), "values")
         for sealed in SEALED:
-            done.append((f"{sealed.table}.{sealed.column}", await _reseal(conn, old, new, sealed)))
-        done.append(("registry_persons.document_cipher", await _reseal_registry(conn, old, new)))
+            done.append((f"{sealed.table}.{sealed.column}", await _reseal(conn, old, new, sealed, progress)))
+        done.append(("registry_persons.document_cipher", await _reseal_registry(conn, old, new, progress)))
         # Fingerprints of retried requests were keyed with the old key: they cannot match any more.
         await conn.execute("DELETE FROM idempotency_keys")
     return done
