@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -273,3 +273,20 @@ async def test_numbers_are_nowhere_in_clear_on_disk_nor_in_the_log(anonymous, db
         assert not any(n in content for n in needles), f"a clear number in {path}"
     log = service.log()
     assert not any(n.decode() in log for n in needles)
+
+
+async def test_lax_json_types_in_a_registration_are_refused_and_nothing_is_stored(db, anonymous, make_staff, make_area, make_dwelling):
+    landlord = await make_staff("landlord")
+    dwelling = await make_dwelling(landlord, await make_area())
+    url = f"/api/v1/public/dwellings/{token_of(dwelling)}/stays"
+    for wrong in ({"document_number": 110105199003071234}, {"phone": 13800138000}, {"full_name": ["张三"]},
+                  {"companions": [{"full_name": True}]},
+                  # a number of seconds was taken as a day: this one as the day after tomorrow
+                  {"check_out": int(datetime.combine(TODAY + timedelta(days=2), datetime.min.time(), UTC).timestamp())}):
+        refused = await anonymous.post(url, json=stay_body(**wrong), headers={"Idempotency-Key": idempotency_key()})
+        assert refused.status_code == 400, wrong
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert await db.fetchval("SELECT count(*) FROM stays WHERE dwelling_id = $1", dwelling["id"]) == 0
+    # dates travel in JSON as strings and still register
+    accepted = await anonymous.post(url, json=stay_body(), headers={"Idempotency-Key": idempotency_key()})
+    assert accepted.status_code == 201

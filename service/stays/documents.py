@@ -13,21 +13,29 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal, get_args
 
+import phonenumbers
+
 from service.i18n import add_messages
 
 DocumentType = Literal["resident_id", "passport", "hk_macao_permit", "taiwan_permit", "foreign_permanent_residence"]
 DOCUMENT_TYPES: tuple[DocumentType, ...] = get_args(DocumentType)
 Sex = Literal["M", "F"]
 
-# GB/T 2260 province-level divisions: the first two digits of a resident ID.
-PROVINCES: dict[str, str] = {
-    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
-    "21": "辽宁省", "22": "吉林省", "23": "黑龙江省",
-    "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省", "36": "江西省", "37": "山东省",
-    "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区", "46": "海南省",
-    "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
-    "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区", "65": "新疆维吾尔自治区",
-    "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+# GB/T 2260 province-level divisions (the first two digits of a resident ID): (Chinese name, English name).
+PROVINCES: dict[str, tuple[str, str]] = {
+    "11": ("北京市", "Beijing"), "12": ("天津市", "Tianjin"), "13": ("河北省", "Hebei"), "14": ("山西省", "Shanxi"),
+    "15": ("内蒙古自治区", "Inner Mongolia"),
+    "21": ("辽宁省", "Liaoning"), "22": ("吉林省", "Jilin"), "23": ("黑龙江省", "Heilongjiang"),
+    "31": ("上海市", "Shanghai"), "32": ("江苏省", "Jiangsu"), "33": ("浙江省", "Zhejiang"), "34": ("安徽省", "Anhui"),
+    "35": ("福建省", "Fujian"), "36": ("江西省", "Jiangxi"), "37": ("山东省", "Shandong"),
+    "41": ("河南省", "Henan"), "42": ("湖北省", "Hubei"), "43": ("湖南省", "Hunan"), "44": ("广东省", "Guangdong"),
+    "45": ("广西壮族自治区", "Guangxi"), "46": ("海南省", "Hainan"),
+    "50": ("重庆市", "Chongqing"), "51": ("四川省", "Sichuan"), "52": ("贵州省", "Guizhou"), "53": ("云南省", "Yunnan"),
+    "54": ("西藏自治区", "Tibet"),
+    "61": ("陕西省", "Shaanxi"), "62": ("甘肃省", "Gansu"), "63": ("青海省", "Qinghai"), "64": ("宁夏回族自治区", "Ningxia"),
+    "65": ("新疆维吾尔自治区", "Xinjiang"),
+    "71": ("台湾省", "Taiwan"),
+    "81": ("香港特别行政区", "Hong Kong"), "82": ("澳门特别行政区", "Macao"),
 }  # fmt: skip
 
 # ISO 3166-1: the 249 officially assigned alpha-3 codes.
@@ -61,8 +69,7 @@ _HK_MACAO = re.compile(r"[HM](?:[0-9]{8}|[0-9]{10})")
 _TAIWAN = re.compile(r"[0-9]{8}|[0-9]{10}")
 _PERMANENT_2017 = re.compile(r"9[0-9]{16}[0-9X]")
 _PERMANENT_OLD = re.compile(r"[A-Z]{3}[0-9]{12}")
-_MOBILE = re.compile(r"(?:\+86|0086)?(1[3-9][0-9]{9})")
-_E164 = re.compile(r"\+(?!86)[1-9][0-9]{7,14}")  # +86 numbers must be mainland mobiles
+_PHONE_CHARACTERS = re.compile(r"\+?[0-9]{1,32}")
 _BLANKS = re.compile(r"[ \t\r\n]")
 _PHONE_SEPARATORS = re.compile(r"[ \t\r\n-]")
 
@@ -115,22 +122,22 @@ add_messages(
             "无法识别该国籍，请从列表中选择。",
         ),
         "phone_invalid": (
-            "Please enter a mainland mobile number (11 digits) or an international number starting with + "
-            "and the country code.",
-            "请填写11位中国大陆手机号码，或以“+国家代码”开头的国际号码。",
+            "This phone number does not exist: please enter a mainland number, or + and the country code "
+            "for another country.",
+            "该电话号码不存在，请填写中国大陆号码，或以“+国家代码”开头的其他国家号码。",
         ),
         "check_in_out_of_range": (
-            "The arrival date must be between yesterday and 7 days from today.",
+            "The check-in date must be between yesterday and 7 days from today.",
             "入住日期须在昨天至7天后之间。",
         ),
         "check_out_before_check_in": (
-            "The departure date cannot be before the arrival date.",
-            "离店日期不能早于入住日期。",
+            "The check-out date cannot be before the check-in date.",
+            "预计退房日期不能早于入住日期。",
         ),
         "stay_too_long": (
-            "This stay is longer than allowed: please choose an earlier departure date and register again "
+            "This stay is longer than allowed: please choose an earlier check-out date and register again "
             "if you stay on.",
-            "入住天数超过上限，请选择更早的离店日期，续住时再重新登记。",
+            "入住天数超过上限，请选择更早的预计退房日期，续住时再重新登记。",
         ),
     }
 )
@@ -205,15 +212,29 @@ def parse_document(
 
 
 def normalise_phone(phone: str | None) -> str:
-    """A mainland mobile as its 11 digits, any other number as E.164 ``+digits``; else DocumentError."""
+    """A mainland mobile as its 11 digits, any other number as E.164 ``+digits``; else DocumentError.
+
+    Whether a number exists is the phonenumbers library's call, with its metadata of every country's
+    numbering plan (allocated mobile prefixes, lengths, country codes). Without a + (or 00) the number is
+    read as a mainland one. Mobiles keep the 11-digit form they had before, which their blind index
+    (police search by phone) is made of."""
     compact = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", phone or ""))
     if not compact:
         raise DocumentError("required", "phone")
-    if mobile := _MOBILE.fullmatch(compact):
-        return mobile.group(1)
-    if _E164.fullmatch(compact):
-        return compact
-    raise DocumentError("phone_invalid", "phone")
+    if not _PHONE_CHARACTERS.fullmatch(compact):
+        raise DocumentError("phone_invalid", "phone")
+    try:
+        number = phonenumbers.parse(compact, "CN")
+    except phonenumbers.NumberParseException:
+        raise DocumentError("phone_invalid", "phone") from None
+    # A valid number is one of a known type: is_valid_number would match the number against its
+    # country's patterns once more (a third of a registration's phone check).
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        raise DocumentError("phone_invalid", "phone")
+    if number.country_code == 86 and kind == phonenumbers.PhoneNumberType.MOBILE:
+        return str(number.national_number)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def check_stay_dates(check_in: date, check_out: date, today: date, longest_stay_days: int = 90) -> None:

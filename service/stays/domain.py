@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
@@ -14,9 +13,9 @@ import asyncpg
 
 from service.auth.schemas import Staff
 from service.i18n import add_messages
-from service.idempotency import RECORD_ANSWER, claim, fingerprint
-from service.police.watchlist import matching_entries
-from service.privacy.crypto import Keyring, mask
+from service.idempotency import fingerprint, key_reused
+from service.police.names import name_key
+from service.privacy.crypto import Keyring, mask, mask_document
 from service.problems import FieldError, Problem
 from service.settings import Settings
 from service.stays.documents import DocumentError, Identity, check_stay_dates, normalise_phone, parse_document
@@ -120,41 +119,61 @@ async def register_stay(
     conn: asyncpg.Connection,
     keyring: Keyring,
     settings: Settings,
-    find_dwelling: Callable[[asyncpg.Connection], Awaitable[asyncpg.Record]],
     data: StayIn,
     idempotency_key: str,
     registered_by: RegisteredBy,
+    *,
+    token: str | None = None,
+    owned: tuple[int, int] | None = None,
 ) -> Registration:
     """Check, encrypt and store a stay; answer 201 with the receipt, or the first answer for a repeated key.
 
-    ``find_dwelling`` reads and locks the dwelling's row (see store_stay), or raises the Problem a guest sees.
+    The dwelling: a guest's QR ``token``, or ``owned`` (dwelling id, the desk's account id) for a
+    walk-in. One call to the database (register_stay, migration 0013) looks the dwelling up and
+    locks it, claims the key and stores everything, and commits; a problem it finds is raised here.
     """
     today = datetime.now(settings.zone).date()
     checked = check_stay(data, today, settings.longest_stay_days)
-    async with conn.transaction():
-        dwelling = await find_dwelling(conn)
-        # Retries of one key wait on the dwelling's lock; the second then finds the first's answer.
-        scope = f"stays:{dwelling['id']}"
-        replay = await claim(conn, scope, idempotency_key, fingerprint(keyring, data.model_dump(mode="json")))
-        if replay is not None:
-            return Registration(replay.status_code, replay.body, None, dwelling["area_code"])
-        stored = await store_stay(conn, keyring, settings, dwelling, checked, registered_by,
-                                  answer_to=(scope, idempotency_key))
-    return Registration(201, stored.receipt, stored, dwelling["area_code"])
+    stay_id, stay, receipt = _stay_arguments(keyring, settings, checked, registered_by)
+    dwelling_id, owner_id = owned or (None, None)
+    problem, status_code, body, area_code, alert_ids = await conn.fetchrow(
+        REGISTER_STAY, token, dwelling_id, owner_id, idempotency_key,
+        fingerprint(keyring, data.model_dump(mode="json")), *stay, receipt)
+    if problem == "idempotency_key_reused":
+        raise key_reused()
+    if problem is not None:
+        raise Problem(PROBLEM_STATUS[problem], problem)
+    stored = None if alert_ids is None else StoredStay(stay_id, body, [{"id": alert_id} for alert_id in alert_ids])
+    return Registration(status_code, body, stored, area_code)
+
+
+# What register_stay (the SQL function) may find instead of a dwelling to register at.
+PROBLEM_STATUS = {"qr_unknown": 404, "qr_retired": 410, "dwelling_inactive": 410, "dwelling_not_found": 404}
+# The SQL types of what _stay_arguments gives, then of the receipt (the functions are called with unknown types).
+STAY_TYPES = ("uuid", "bytea", "date", "date", "timestamptz", "bytea", "bytea", "text", "text", "uuid[]", "text[]",
+              "text[]", "bytea[]", "bytea[]", "text[]", "text[]", "text[]", "smallint[]", "char(1)[]", "char(6)[]",
+              "boolean[]", "text[]", "jsonb")
+
+
+def _placeholders(first: int) -> str:
+    return ", ".join(f"${n}::{kind}" for n, kind in enumerate(STAY_TYPES, start=first))
+
+
+REGISTER_STAY = f"SELECT * FROM register_stay($1::text, $2::bigint, $3::bigint, $4::text, $5::bytea, {_placeholders(6)})"
+STORE_STAY = f"SELECT * FROM store_stay($1::bigint, {_placeholders(2)})"
 
 
 async def lock_dwelling(conn: asyncpg.Connection, dwelling_id: int) -> asyncpg.Record:
-    """A dwelling's row as store_stay needs it, locked until the transaction ends."""
+    """A dwelling's row, locked until the transaction ends (store_stay needs it locked)."""
     return await conn.fetchrow(
-        "SELECT id, name, address, area_code, capacity, current_guests FROM dwellings WHERE id = $1 FOR UPDATE",
-        dwelling_id)
+        "SELECT id, name, address, area_code FROM dwellings WHERE id = $1 FOR UPDATE", dwelling_id)
 
 
 @dataclass(frozen=True)
 class StoredStay:
     id: uuid.UUID
     receipt: dict[str, Any]  # what the guest is answered
-    alerts: list[dict[str, Any]]  # watchlist hits, to announce once committed
+    alerts: list[dict[str, Any]]  # watchlist hits and duplicate presences, to announce once committed
 
 
 @dataclass(frozen=True)
@@ -167,35 +186,6 @@ class Registration:
     area_code: str
 
 
-# The stay, its guests, the watchlist's alerts and the answer kept for retries, in one
-# statement: one round trip to the database however many guests there are.
-STORE_STAY = f"""
-    WITH stay AS (
-        INSERT INTO stays (id, dwelling_id, area_code, receipt_hash, check_in, check_out, expected_departure,
-                           phone_cipher, phone_index, phone_masked, guest_count, registered_by, capacity_anomaly,
-                           floating_count, foreign_count, origin_provinces)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-    ), guests AS (
-        INSERT INTO stay_guests (id, stay_id, position, full_name, document_type, document_cipher, document_index,
-                                 document_masked, nationality, relationship, birth_year, sex, origin_division,
-                                 is_foreign)
-        SELECT g.id, $1, g.position, g.full_name, g.document_type, g.document_cipher, g.document_index,
-               g.document_masked, g.nationality, g.relationship, g.birth_year, g.sex, g.origin_division, g.is_foreign
-          FROM unnest($17::uuid[], $18::smallint[], $19::text[], $20::text[], $21::bytea[], $22::bytea[],
-                      $23::text[], $24::text[], $25::text[], $26::smallint[], $27::char(1)[], $28::char(6)[],
-                      $29::boolean[])
-               AS g (id, position, full_name, document_type, document_cipher, document_index, document_masked,
-                     nationality, relationship, birth_year, sex, origin_division, is_foreign)
-    ), answer AS (
-        {RECORD_ANSWER.format(scope="$30", key="$31", status="201", body="$32")}
-    ), hits AS (
-        INSERT INTO alerts (watchlist_id, dwelling_id, area_code, stay_id)
-        SELECT id, $2, $3, $1 FROM ({matching_entries(indexes="$22::bytea[]", area="$3")}) w
-        RETURNING id
-    )
-    SELECT coalesce(array_agg(id), '{{}}') FROM hits"""
-
-
 async def store_stay(
     conn: asyncpg.Connection,
     keyring: Keyring,
@@ -203,64 +193,55 @@ async def store_stay(
     dwelling: asyncpg.Record,
     checked: CheckedStay,
     registered_by: RegisteredBy,
-    answer_to: tuple[str, str] | None = None,
 ) -> StoredStay:
-    """Insert a checked stay and its guests; call inside a transaction.
+    """Insert a checked stay and its guests at a dwelling locked in the caller's transaction
+    (lock_dwelling), with the same SQL as a registration (store_stay, migration 0013)."""
+    stay_id, stay, receipt = _stay_arguments(keyring, settings, checked, registered_by)
+    body, alert_ids = await conn.fetchrow(STORE_STAY, dwelling["id"], *stay, receipt)
+    return StoredStay(stay_id, body, [{"id": alert_id} for alert_id in alert_ids])
 
-    ``dwelling``: its row with capacity and current guests, locked in this transaction
-    (lock_dwelling, or FOR UPDATE where it was looked up), so the registrations of one
-    dwelling follow one another and the capacity check is exact. A guest is never
-    turned away at the door: a stay past the beds is stored and marked as a capacity
-    anomaly for the police. ``answer_to`` (scope, Idempotency-Key): the claimed key
-    whose answer is the receipt.
-    """
-    capacity_anomaly = dwelling["current_guests"] + len(checked.guests) > dwelling["capacity"]
-    county = dwelling["area_code"][:6]
-    floating_provinces = [g.identity.origin_division[:2] for g in checked.guests
-                          if g.identity and g.identity.origin_division and g.identity.origin_division != county]
+
+def _stay_arguments(keyring: Keyring, settings: Settings, checked: CheckedStay,
+                    registered_by: RegisteredBy) -> tuple[uuid.UUID, list[Any], dict[str, Any]]:
+    """The stay's id, its columns as the SQL functions take them (sealed, indexed, masked; the guests
+    as one array a column), and the receipt without what the dwelling adds."""
     stay_id = uuid.uuid4()
     code = new_receipt_code()
     receipt = {
         "id": str(stay_id),
         "receipt_code": code,
-        "dwelling": {"name": dwelling["name"], "address": dwelling["address"]},
         "check_in": checked.check_in.isoformat(),
         "check_out": checked.check_out.isoformat(),
-        "guests": [{"full_name": g.full_name, "document_masked": g.identity and mask(g.identity.number)}
+        "guests": [{"full_name": g.full_name,
+                    "document_masked": g.identity and mask_document(g.identity.document_type, g.identity.number)}
                    for g in checked.guests],
-        "capacity_anomaly": capacity_anomaly,
         "checked_out_at": None,
     }
-    scope, key = answer_to or (None, None)
-    alert_ids = await conn.fetchval(
-        STORE_STAY,
-        stay_id, dwelling["id"], dwelling["area_code"], receipt_hash(code), checked.check_in, checked.check_out,
-        _departure(checked.check_out, settings), keyring.seal(checked.phone, f"stays.phone.{stay_id}"),
-        keyring.blind_index("phone", checked.phone), mask(checked.phone), len(checked.guests), registered_by,
-        capacity_anomaly, len(floating_provinces), sum(bool(g.identity and g.identity.is_foreign) for g in checked.guests),
-        floating_provinces, *_guest_columns(keyring, checked.guests), scope, key, receipt,
-    )
-    return StoredStay(stay_id, receipt, [{"id": alert_id} for alert_id in alert_ids])
+    stay = [stay_id, receipt_hash(code), checked.check_in, checked.check_out, _departure(checked.check_out, settings),
+            keyring.seal(checked.phone, f"stays.phone.{stay_id}"), keyring.blind_index("phone", checked.phone),
+            mask(checked.phone), registered_by, *_guest_columns(keyring, checked.guests)]
+    return stay_id, stay, receipt
 
 
 def _guest_columns(keyring: Keyring, guests: list[CheckedGuest]) -> list[list[Any]]:
-    """The guests as columns (one list a column) for unnest: any number of guests in one statement."""
+    """The guests as columns (one list a column), in order: any number of guests in one call."""
     rows = []
-    for position, guest in enumerate(guests):
+    for guest in guests:
         guest_id = uuid.uuid4()
         ident = guest.identity
         rows.append((
-            guest_id, position, guest.full_name,
+            guest_id, guest.full_name,
             ident and ident.document_type,
             ident and keyring.seal(ident.number, f"stay_guests.document.{guest_id}"),
             ident and keyring.blind_index("document", ident.number),
-            ident and mask(ident.number),
+            ident and mask_document(ident.document_type, ident.number),
             ident and ident.nationality,
             guest.relationship,
             ident and ident.birth_date and ident.birth_date.year,
             ident and ident.sex,
             ident and ident.origin_division,
             bool(ident and ident.is_foreign),
+            name_key(guest.full_name),
         ))
     return [list(column) for column in zip(*rows, strict=True)]
 
@@ -269,7 +250,7 @@ RECEIPT_QUERY = """
     SELECT s.id, s.check_in, s.check_out, s.capacity_anomaly, s.checked_out_at, d.name, d.address,
            (SELECT json_agg(json_build_object('full_name', g.full_name, 'document_masked', g.document_masked)
                             ORDER BY g.position)
-              FROM stay_guests g WHERE g.stay_id = s.id) AS guests
+              FROM stay_guests g WHERE g.stay_id = s.id AND g.check_in = s.check_in) AS guests
       FROM stays s JOIN dwellings d ON d.id = s.dwelling_id
      WHERE s.receipt_hash = $1"""
 
@@ -306,41 +287,58 @@ STAY_QUERY = """
            (SELECT json_agg(json_build_object('full_name', g.full_name, 'document_type', g.document_type,
                                               'document_masked', g.document_masked, 'nationality', g.nationality,
                                               'relationship', g.relationship) ORDER BY g.position)
-              FROM stay_guests g WHERE g.stay_id = s.id) AS guests
+              FROM stay_guests g WHERE g.stay_id = s.id AND g.check_in = s.check_in) AS guests
       FROM stays s"""
 
 
 async def dwelling_stays(conn: asyncpg.Connection, dwelling_id: int, current: bool, grace_hours: int) -> list[asyncpg.Record]:
     """A dwelling's stays, newest first; ``current`` keeps those not checked out."""
+    # Two statements, not one with `$3 IS FALSE OR ...`: a cached generic plan of that one cannot use the
+    # index of current stays, and reads every stay the dwelling ever had to keep the current ones.
+    current_only = " AND s.checked_out_at IS NULL" if current else ""
     return await conn.fetch(
-        STAY_QUERY + """ WHERE s.dwelling_id = $1 AND ($3::boolean IS FALSE OR s.checked_out_at IS NULL)
-                         ORDER BY s.created_at DESC LIMIT 500""",
-        dwelling_id, grace_hours, current,
+        STAY_QUERY + f" WHERE s.dwelling_id = $1{current_only} ORDER BY s.created_at DESC LIMIT 500",
+        dwelling_id, grace_hours,
     )
 
 
 async def owner_checkout(conn: asyncpg.Connection, staff: Staff, stay_id: uuid.UUID, grace_hours: int) -> asyncpg.Record:
     """The owner of the stay's dwelling checks the guest out; anyone else's stay answers 404."""
-    owned = await conn.fetchval(
+    check_in = await conn.fetchval(
         """UPDATE stays s SET checked_out_at = coalesce(s.checked_out_at, now()),
                               checked_out_by = coalesce(s.checked_out_by, 'owner')
              FROM dwellings d
             WHERE s.id = $1 AND d.id = s.dwelling_id AND d.owner_id = $2
-           RETURNING true""",
+           RETURNING s.check_in""",
         stay_id, staff.id,
     )
-    if not owned:
+    if check_in is None:
         raise Problem(404, "stay_not_found")
-    return await conn.fetchrow(STAY_QUERY + " WHERE s.id = $1", stay_id, grace_hours)
+    # Read back in its own month: by id alone every month's partition is probed.
+    return await conn.fetchrow(STAY_QUERY + " WHERE s.id = $1 AND s.check_in = $3", stay_id, grace_hours, check_in)
 
 
-async def occupancy(conn: asyncpg.Connection, dwelling_ids: list[int], grace_hours: int) -> dict[int, tuple[int, int]]:
-    """Current guests and overdue stays per dwelling, from the index of current stays."""
+@dataclass(frozen=True)
+class Occupancy:
+    """A dwelling's counts for its owner's list."""
+
+    current_guests: int = 0
+    overdue_stays: int = 0
+    arrivals_today: int = 0
+
+
+async def occupancy(conn: asyncpg.Connection, dwelling_ids: list[int], grace_hours: int) -> dict[int, Occupancy]:
+    """Current guests, overdue stays and today's arrivals (guests, in the display zone) per dwelling,
+    in one query over the indexes of current stays and of stays by dwelling and time."""
     rows = await conn.fetch(
-        """SELECT dwelling_id, sum(guest_count)::int AS guests,
-                  count(*) FILTER (WHERE expected_departure + make_interval(hours => $2) < now())::int AS overdue
-             FROM stays WHERE dwelling_id = ANY($1::bigint[]) AND checked_out_at IS NULL
+        """SELECT dwelling_id,
+                  coalesce(sum(guest_count) FILTER (WHERE checked_out_at IS NULL), 0)::int AS guests,
+                  count(*) FILTER (WHERE checked_out_at IS NULL
+                                     AND expected_departure + make_interval(hours => $2) < now())::int AS overdue,
+                  coalesce(sum(guest_count) FILTER (WHERE created_at >= current_date), 0)::int AS arrivals
+             FROM stays
+            WHERE dwelling_id = ANY($1::bigint[]) AND (checked_out_at IS NULL OR created_at >= current_date)
             GROUP BY dwelling_id""",
         dwelling_ids, grace_hours,
     )
-    return {r["dwelling_id"]: (r["guests"], r["overdue"]) for r in rows}
+    return {r["dwelling_id"]: Occupancy(r["guests"], r["overdue"], r["arrivals"]) for r in rows}

@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field
 
 from service.i18n import add_messages
+from service.inputs import JsonDate, StrictBody
 
 DocumentTypeName = Literal["resident_id", "passport", "hk_macao_permit", "taiwan_permit", "foreign_permanent_residence"]
 Relationship = Literal["child", "grandchild", "sibling", "ward", "other"]
@@ -41,7 +42,7 @@ DocumentNumber = Annotated[str, Field(max_length=40)]
 Nationality = Annotated[str, Field(max_length=3)]
 
 
-class CompanionIn(BaseModel):
+class CompanionIn(StrictBody):
     """A fellow guest: with a document, or a minor without one, by relationship to the registrant."""
 
     full_name: PersonName
@@ -51,14 +52,14 @@ class CompanionIn(BaseModel):
     relationship: Relationship | None = None
 
 
-class StayIn(BaseModel):
+class StayIn(StrictBody):
     full_name: PersonName
     document_type: DocumentTypeName
     document_number: DocumentNumber
     nationality: Nationality | None = Field(default=None, description="ISO 3166-1 alpha-3; for passports and permanent residence cards")
     phone: str = Field(max_length=32, description="mainland mobile (11 digits) or E.164")
-    check_in: date | None = Field(default=None, description="default: today in the display time zone")
-    check_out: date
+    check_in: JsonDate | None = Field(default=None, description="default: today in the display time zone")
+    check_out: JsonDate
     companions: list[CompanionIn] = Field(default_factory=list, max_length=MAX_COMPANIONS)
 
 
@@ -72,6 +73,13 @@ class ReceiptGuest(BaseModel):
     document_masked: str | None
 
 
+class Notice(BaseModel):
+    """Something the person registering should know; the stay is stored all the same."""
+
+    code: Literal["already_present"]
+    message: str = Field(description="in the request's language")
+
+
 class Receipt(BaseModel):
     """What the guest keeps: the receipt code opens this view and the guest's check-out."""
 
@@ -83,6 +91,7 @@ class Receipt(BaseModel):
     guests: list[ReceiptGuest]
     capacity_anomaly: bool
     checked_out_at: datetime | None
+    notices: list[Notice] = Field(default_factory=list, description="only in the answer to a registration")
 
 
 class GuestOut(BaseModel):
