@@ -75,7 +75,7 @@ import uvloop
 from bench.guests import body
 from bench.registrations import AREA, LANDLORD, Database, cpu_seconds, machine_busy, postgres_pids
 from service.settings import Settings
-from tests.support import ADMIN_PASSWORD, ADMIN_USERNAME, ROOT, ServiceProcess, StaffClient, sse_events
+from tests.support import ADMIN_PASSWORD, ADMIN_USERNAME, ROOT, ServiceProcess, StaffClient, counters_applied, sse_events
 from tests.test_police import FROM_SCRATCH
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -450,6 +450,7 @@ async def check_database(dsn: str, plan: Plan, answered: dict[str, int]) -> list
         if out != answered.get("check-out", 0):
             problems.append(f"{out} checked out for {answered.get('check-out', 0)} check-outs acknowledged")
         today = datetime.now(ZONE).date()
+        await counters_applied(conn, within_seconds=60)  # the counter applier has counted every change
         async with httpx.AsyncClient(base_url=plan.base_url, timeout=30,
                                      headers={"Authorization": f"Bearer {plan.police}"}) as police:
             differ = []

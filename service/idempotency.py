@@ -3,7 +3,8 @@
 The key is claimed in the same transaction that does the work, so either both the
 record and the stored answer are committed, or neither is. A concurrent retry with
 the same key waits on the key's row until the first attempt commits (then replays
-its answer) or rolls back (then does the work itself).
+its answer) or rolls back (then does the work itself). A registration keeps its keys in
+the same table with the same fingerprint, in SQL, in one call (register_stay, migration 0013).
 """
 
 from __future__ import annotations
@@ -69,15 +70,17 @@ async def claim(conn: asyncpg.Connection, scope: str, key: str, fingerprint: byt
         "SELECT request_hash, status_code, response FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key
     )
     if row["request_hash"] != fingerprint:
-        raise Problem(409, "idempotency_key_reused", errors=[FieldError(HEADER, "idempotency_key_reused")])
+        raise key_reused()
     return Replay(row["status_code"], row["response"])
 
 
-# Also a part of larger statements, with their own placeholders.
-RECORD_ANSWER = "UPDATE idempotency_keys SET status_code = {status}, response = {body} WHERE scope = {scope} AND key = {key}"
+def key_reused() -> Problem:
+    """409: the key came before with another request."""
+    return Problem(409, "idempotency_key_reused", errors=[FieldError(HEADER, "idempotency_key_reused")])
 
 
 async def record(conn: asyncpg.Connection, scope: str, key: str, status_code: int, body: dict[str, Any]) -> None:
     """Store the answer of a claimed key, in the same transaction as the work."""
-    await conn.execute(RECORD_ANSWER.format(scope="$1", key="$2", status="$3", body="$4"), scope, key, status_code, body)
+    await conn.execute("UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE scope = $1 AND key = $2",
+                       scope, key, status_code, body)
 

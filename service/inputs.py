@@ -18,10 +18,12 @@ Found by tests/test_hostile_input.py; each was a 500 or a silently accepted body
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
 from litestar import Request
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from litestar.datastructures import FormMultiDict
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import SerializationException
@@ -124,3 +126,28 @@ class NulFreeUrlMiddleware(AbstractMiddleware):
             raise Problem(400, "invalid_input", errors=[FieldError("url", "nul_character")])
         await self.app(scope, receive, send)
 
+
+
+class StrictBody(BaseModel):
+    """A JSON request body taken as typed: a number must be a JSON number and a yes/no a JSON boolean
+    (``true`` is not a capacity of 1, nor ``"2"`` one of 2). Dates stay as JSON carries them, strings (JsonDate)."""
+
+    model_config = ConfigDict(strict=True)
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, strict: bool | None = None, **kwargs: Any) -> Any:
+        # Litestar's pydantic plugin calls this with strict=False, which would override the model's
+        # and the fields' own strictness: each field decides here.
+        return super().model_validate(obj, **kwargs)
+
+
+def _not_a_number(value: Any) -> Any:
+    """A day or a time comes as an ISO string: a JSON number is refused (1893456000 was taken as 2030-01-01)."""
+    if isinstance(value, (int, float)):
+        raise ValueError("a date or time as an ISO string")
+    return value
+
+
+JsonDate = Annotated[date, Field(strict=False), BeforeValidator(_not_a_number)]
+# an ISO string with its offset
+JsonDatetime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_not_a_number)]

@@ -39,6 +39,9 @@ STATUS_CODES = {
 class FieldError:
     field: str
     code: str
+    # A file's line (CSV imports): errors are then listed per line, with the line's own parameters.
+    line: int | None = None
+    params: Mapping[str, Any] | None = None
 
 
 class Problem(ProblemDetailsException):
@@ -69,7 +72,8 @@ class Problem(ProblemDetailsException):
         }
         if self.errors:
             body["errors"] = [
-                {"field": e.field, "code": e.code, "message": _message(e, language, self.params)}
+                {**({"line": e.line} if e.line is not None else {}), "field": e.field, "code": e.code,
+                 "message": _message(e, language, {**self.params, **(e.params or {})})}
                 for e in self.errors
             ]
         return Response(

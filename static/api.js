@@ -12,6 +12,12 @@ export class ApiError extends Error {
   }
 }
 
+/** What a failed call says to the person: the problem's title and its fields' messages, each once
+ * (a one-field problem often has the same sentence as title and as the field's message). */
+export function problemText(err) {
+  return [...new Set([err.message, ...Object.values(err.fieldErrors || {})])].join(" ");
+}
+
 function cookie(name) {
   const found = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
   return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
@@ -34,6 +40,11 @@ export async function api(path, { method = "GET", body, headers = {}, lang } = {
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
+
+/** Where each role lands after logging in. */
+export const HOME_BY_ROLE = {
+  landlord: "/landlord", desk: "/landlord", police: "/police", admin: "/admin", analyst: "/police#statistics",
+};
 
 /** Staff pages: an expired session goes to the login page, which comes back here afterwards. */
 export async function staffApi(path, options = {}) {

@@ -35,8 +35,11 @@ const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK_CHARS = "10X98765432"; // indexed by the weighted sum mod 11
 const EARLIEST_BIRTH = "1900-01-01";
 const NATIONALITY_REQUIRED = new Set(["passport", "foreign_permanent_residence"]);
-const MOBILE = /^(?:\+86|0086)?1[3-9][0-9]{9}$/;
-const E164 = /^\+(?!86)[1-9][0-9]{7,14}$/; // +86 numbers must be mainland mobiles
+// A phone's plausible shape only: digits, after + or 00 for another country, and 10 or 11 of them when it
+// starts with 1 (a mainland mobile, or a landline without its 0). Whether the number exists is the
+// server's call (the phonenumbers library and its metadata, too large to send to a guest's phone); its
+// refusal comes back as this field's error. So this check never refuses what the server accepts.
+const PLAUSIBLE_PHONE = /^(?:(?:\+|00)[1-9][0-9]{3,16}|1[0-9]{9,10}|[02-9][0-9]{4,16})$/;
 
 const FORMATS = {
   passport: (n) => /^[A-Z0-9]{5,20}$/.test(n),
@@ -94,19 +97,19 @@ const TEXTS = {
     "无法识别该国籍，请从列表中选择。",
   ],
   phone_invalid: [
-    "Please enter a mainland mobile number (11 digits) or an international number starting with + " +
-      "and the country code.",
-    "请填写11位中国大陆手机号码，或以“+国家代码”开头的国际号码。",
+    "This phone number does not exist: please enter a mainland number, or + and the country code " +
+      "for another country.",
+    "该电话号码不存在，请填写中国大陆号码，或以“+国家代码”开头的其他国家号码。",
   ],
   check_in_out_of_range: [
-    "The arrival date must be between yesterday and 7 days from today.",
+    "The check-in date must be between yesterday and 7 days from today.",
     "入住日期须在昨天至7天后之间。",
   ],
-  check_out_before_check_in: ["The departure date cannot be before the arrival date.", "离店日期不能早于入住日期。"],
+  check_out_before_check_in: ["The check-out date cannot be before the check-in date.", "预计退房日期不能早于入住日期。"],
   stay_too_long: [
-    "This stay is longer than allowed: please choose an earlier departure date and register again " +
+    "This stay is longer than allowed: please choose an earlier check-out date and register again " +
       "if you stay on.",
-    "入住天数超过上限，请选择更早的离店日期，续住时再重新登记。",
+    "入住天数超过上限，请选择更早的预计退房日期，续住时再重新登记。",
   ],
 };
 
@@ -148,11 +151,11 @@ export function checkDocument(type, number, nationality, today = new Date()) {
   return null;
 }
 
-/** null for a mainland mobile or an E.164 number (spaces, dashes, +86 / 0086 allowed), else the error code. */
+/** null for a plausible phone number (spaces and dashes allowed), else the error code. */
 export function checkPhone(phone) {
   const n = String(phone ?? "").normalize("NFKC").replace(/[ \t\r\n-]/g, "");
   if (!n) return "required";
-  return MOBILE.test(n) || E164.test(n) ? null : "phone_invalid";
+  return PLAUSIBLE_PHONE.test(n) ? null : "phone_invalid";
 }
 
 /** null when a stay's "YYYY-MM-DD" dates are acceptable, else {field, code}; an empty checkIn means today. */

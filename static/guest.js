@@ -1,6 +1,8 @@
 // The guest's registration page at /r/{token}: the dwelling, the form, the receipt.
 import { api, ApiError, el, isTransient, newIdempotencyKey, postIdempotent, retrying } from "/static/api.js";
 import { acceptLanguage, applyLanguage, initialLanguage, languageSwitch, translator } from "/static/lang.js";
+import { applicationUrl, keptApplications } from "/static/kept-applications.js";
+import { privacyLink, privacyNotice } from "/static/privacy-notice.js";
 import { createStayForm, emptyValues } from "/static/stay-form.js";
 
 const TEXTS = {
@@ -25,6 +27,10 @@ const TEXTS = {
     checked_out: "Checked out",
     register_another: "Register another guest",
     show_receipts: "Show my registrations",
+    no_id: "No ID with you? Apply online →",
+    certificates: "Electronic accommodation certificates on this phone",
+    open_certificate: "Show",
+    pending_application: "Application waiting for review",
   },
   zh: {
     title: "入住登记",
@@ -47,12 +53,17 @@ const TEXTS = {
     checked_out: "已退房",
     register_another: "登记其他住客",
     show_receipts: "查看我的登记",
+    no_id: "没带证件？在线申请 →",
+    certificates: "本机保存的电子住宿凭证",
+    open_certificate: "出示",
+    pending_application: "申请等待审核",
   },
 };
 const text = translator(TEXTS);
 
 const token = decodeURIComponent(location.pathname.split("/").pop());
-document.getElementById("apply-link").href = `/r/${encodeURIComponent(token)}/apply`; // remote verification
+const applyLink = document.getElementById("apply-link");
+applyLink.href = `/r/${encodeURIComponent(token)}/apply`; // remote verification
 const dwellingBox = document.getElementById("dwelling");
 const view = document.getElementById("view");
 let lang = initialLanguage();
@@ -109,9 +120,24 @@ function render() {
   document.title = `${t("title")} — ${dwelling?.name ?? ""}`.replace(/ — $/, "");
   document.getElementById("title").textContent = t("title");
   renderDwelling();
+  applyLink.textContent = t("no_id");
+  applyLink.parentElement.classList.toggle("hidden", !dwelling);
   if (!dwelling && !dwellingError) return;
   if (showing === "receipts") renderReceipts();
   else renderForm();
+  view.prepend(certificatesCard());
+}
+
+/** Certificates (and applications still waiting) this phone was given here: scanning the door again finds them. */
+function certificatesCard() {
+  const kept = keptApplications(token).filter((a) => a.status !== "rejected");
+  if (!kept.length) return "";
+  return el("section", { class: "card kept-certificates", "aria-label": t("certificates") },
+    el("h2", {}, t("certificates")),
+    el("ul", { class: "kept-list" }, ...kept.map((a) => el("li", {},
+      el("span", { class: "kept-name" }, a.certificate?.holder ?? a.full_name ?? ""), " ",
+      el("span", { class: "muted" }, a.status === "approved" ? a.certificate_number ?? "" : t("pending_application")), " ",
+      el("a", { class: "button secondary", href: applicationUrl(token, a) }, t("open_certificate"))))));
 }
 
 function renderDwelling() {
@@ -151,7 +177,7 @@ function renderForm() {
   const toReceipts = receipts().length
     ? el("p", {}, el("button", { type: "button", class: "link", onclick: () => show("receipts") }, t("show_receipts")))
     : null;
-  view.replaceChildren(card, toReceipts ?? "");
+  view.replaceChildren(card, privacyNotice(lang), toReceipts ?? "");
 }
 
 function renderReceipts() {
@@ -190,6 +216,8 @@ function receiptCard(receipt, newest) {
     }, t("checkout"));
   return el("section", { class: "card receipt", "aria-label": t("receipt_code") },
     newest && !checkedOut ? el("p", { class: "ok success", role: "status" }, `✓ ${t("success")}`) : null,
+    // e.g. the number is already registered as present elsewhere: the guest is registered all the same.
+    ...(newest ? receipt.notices || [] : []).map((n) => el("p", { class: "notice", "data-notice": n.code }, n.message)),
     el("p", { class: "receipt-label" }, t("receipt_code")),
     el("p", { class: "receipt-code" }, receipt.receipt_code),
     el("p", { class: "muted" }, t("keep_code")),
@@ -204,6 +232,7 @@ function receiptCard(receipt, newest) {
           g.document_masked ? el("span", { class: "masked" }, g.document_masked) : null))))),
     checkout,
     status,
+    el("p", { class: "muted" }, privacyLink(lang)),
   );
 }
 

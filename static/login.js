@@ -1,12 +1,15 @@
-import { api } from "/static/api.js";
+import { HOME_BY_ROLE, api } from "/static/api.js";
 
-const HOME_BY_ROLE = { landlord: "/landlord", desk: "/landlord", police: "/police", admin: "/schema" };
+// One "/" and then neither "/" nor "\": a browser reads "//host" and "/\host" as another site.
+const SINGLE_SLASH = /^\/(?![/\\])/;
 
-// Only a path on this site: "//evil.example" or "/\evil.example" would leave it.
-function sameOriginPath(next) {
-  if (!next) return null;
+// Only a path on this site, checked as typed and again after the browser's normalisation:
+// "/.//evil.example" normalises to "//evil.example", and tabs or newlines vanish from URLs.
+function inSitePath(next) {
+  if (!next || !SINGLE_SLASH.test(next) || /[\\\u0000-\u001f]/.test(next)) return null;
   const url = new URL(next, location.origin);
-  return url.origin === location.origin ? url.pathname + url.search + url.hash : null;
+  const path = url.pathname + url.search + url.hash;
+  return url.origin === location.origin && SINGLE_SLASH.test(url.pathname) ? path : null;
 }
 
 const form = document.getElementById("login");
@@ -23,7 +26,7 @@ form.addEventListener("submit", async (event) => {
       body: { username: form.username.value.trim(), password: form.password.value },
       lang: navigator.language,
     });
-    location.assign(sameOriginPath(new URLSearchParams(location.search).get("next")) || HOME_BY_ROLE[session.role]);
+    location.assign(inSitePath(new URLSearchParams(location.search).get("next")) || HOME_BY_ROLE[session.role]);
   } catch (err) {
     error.textContent = err.message;
     error.classList.remove("hidden");

@@ -26,7 +26,7 @@ const TEXTS = {
     document_number: "Document number",
     nationality: "Nationality",
     phone: "Phone",
-    phone_hint: "Mainland mobile (11 digits), or + and the country code",
+    phone_hint: "Mainland mobile or landline, or + and the country code",
     check_in: "Check-in date",
     check_out: "Check-out date",
     "doc.resident_id": "Resident identity card",
@@ -42,6 +42,7 @@ const TEXTS = {
     remove_companion: "Remove",
     minor: "Minor without document",
     relationship: "Relationship to you",
+    relationship_clerk: "Relationship to the main guest",
     "rel.child": "Child",
     "rel.grandchild": "Grandchild",
     "rel.sibling": "Sibling",
@@ -58,7 +59,7 @@ const TEXTS = {
     document_number: "证件号码",
     nationality: "国籍",
     phone: "手机号码",
-    phone_hint: "中国大陆11位手机号码，或“+国家代码”开头的号码",
+    phone_hint: "中国大陆手机或固定电话，或“+国家代码”开头的号码",
     check_in: "入住日期",
     check_out: "预计退房日期",
     "doc.resident_id": "居民身份证",
@@ -74,6 +75,7 @@ const TEXTS = {
     remove_companion: "删除",
     minor: "未成年人，无证件",
     relationship: "与您的关系",
+    relationship_clerk: "与主住客的关系",
     "rel.child": "子女",
     "rel.grandchild": "孙子女",
     "rel.sibling": "兄弟姐妹",
@@ -221,10 +223,10 @@ export function stayBody(values) {
 // ---- the form ----
 
 /**
- * Build the form. ``onChange(values)`` after every edit (to keep a draft), ``onSubmit(form)``
+ * Build the form (``clerk``: a desk clerk fills it in for the guests, so it speaks of "the main guest"). ``onChange(values)`` after every edit (to keep a draft), ``onSubmit(form)``
  * once the client-side checks pass. Returns a controller; ``element`` is the <form>.
  */
-export function createStayForm({ lang, values, idPrefix = "stay", submitLabel, onChange, onSubmit }) {
+export function createStayForm({ lang, values, idPrefix = "stay", submitLabel, onChange, onSubmit, clerk = false }) {
   const state = {
     lang,
     values: normaliseValues(values),
@@ -316,6 +318,8 @@ export function createStayForm({ lang, values, idPrefix = "stay", submitLabel, o
     if (code) state.errors.set(path, { code });
     else state.errors.delete(path);
     showError(path);
+    // "Please correct the marked fields" goes once the last marked field is corrected.
+    if (!state.errors.size && state.status?.forErrors) setStatus(null);
     return !code;
   }
 
@@ -480,7 +484,7 @@ export function createStayForm({ lang, values, idPrefix = "stay", submitLabel, o
     const minor = control(`${prefix}.minor`, el("input", { type: "checkbox" }), { validateOn: "none" });
     minor.id = `${id}-minor`;
     const documentPart = el("div", { class: companion.minor ? "hidden" : "" }, ...personFields(prefix, id, companion));
-    const relationship = field(`${prefix}.relationship`, `${id}-relationship`, t("relationship"),
+    const relationship = field(`${prefix}.relationship`, `${id}-relationship`, t(clerk ? "relationship_clerk" : "relationship"),
       control(`${prefix}.relationship`,
         selectOf(RELATIONSHIPS.map((r) => [r, relationshipLabel(state.lang, r)]), companion.relationship, { placeholder: t("choose") })),
       { hidden: !companion.minor });
@@ -567,14 +571,15 @@ export function createStayForm({ lang, values, idPrefix = "stay", submitLabel, o
     if (state.busy) return;
     setStatus(null);
     if (!validateAll()) {
-      setStatus("error", (lang) => formText(lang, "fix_fields"));
+      setStatus("error", (lang) => formText(lang, "fix_fields"), { forErrors: true });
       return;
     }
     await onSubmit?.(controller);
   }
 
-  function setStatus(kind, text) {
-    state.status = kind ? { kind, text } : null;
+  /** ``forErrors``: the status is about the marked fields, and goes when they are all corrected. */
+  function setStatus(kind, text, { forErrors = false } = {}) {
+    state.status = kind ? { kind, text, forErrors } : null;
     const node = form.querySelector(".form-status");
     if (!node) return;
     node.className = `form-status ${kind ?? "hidden"}`;
@@ -609,7 +614,7 @@ export function createStayForm({ lang, values, idPrefix = "stay", submitLabel, o
       renderGeneralErrors();
       const first = [...state.errors.keys()].find((path) => fields.has(path));
       if (first) focusField(first);
-      setStatus("error", problem?.title || ((lang) => formText(lang, "fix_fields")));
+      setStatus("error", problem?.title || ((lang) => formText(lang, "fix_fields")), { forErrors: state.errors.size > 0 });
     },
     reset(newValues) {
       state.values = normaliseValues(newValues);

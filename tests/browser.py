@@ -58,14 +58,16 @@ async def new_context(browser: Browser, service) -> AsyncIterator[NewContext]:
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    async def make(lang: str = "en", device: dict | None = None) -> BrowserContext:
+    async def make(lang: str = "en", device: dict | None = None, timezone: str = "Asia/Shanghai") -> BrowserContext:
         context = await browser.new_context(
-            base_url=service.base_url, locale=LOCALES[lang], timezone_id="Asia/Shanghai", **(device or PHONE))
+            base_url=service.base_url, locale=LOCALES[lang], timezone_id=timezone, **(device or PHONE))
         context.set_default_timeout(10_000)
         context.dialogs = []
 
         async def with_csp(route) -> None:
-            response = await route.fetch()
+            # A redirect goes back to the browser, which follows it: fetched here, the page would show under
+            # the address it was redirected from.
+            response = await route.fetch(max_redirects=0)
             await route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
 
         # Only the pages themselves go through the handler; the API calls and files are not touched.
@@ -87,15 +89,19 @@ async def new_context(browser: Browser, service) -> AsyncIterator[NewContext]:
 
     yield make
     for context in contexts:
+        # A request still in the CSP handler when the context closes (a service worker's script, fetched
+        # late) would fail the test with "Request context disposed": such handlers' errors are ignored.
+        await context.unroute_all(behavior="ignoreErrors")
         await context.close()
     assert not errors, f"script errors in the pages: {errors}"
 
 
-async def snap(page: Page, name: str) -> Path:
-    """A full-page screenshot in test-artifacts/, to look at; and no "null" or "undefined" on show."""
+async def snap(page: Page, name: str, full_page: bool = True) -> Path:
+    """A screenshot in test-artifacts/ (the whole page, or what the screen shows), to look at; and no
+    "null" or "undefined" on show."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    await page.screenshot(path=path, full_page=True)
+    await page.screenshot(path=path, full_page=full_page)
     shown = await page.locator("body").inner_text()
     assert not re.search(r"\b(null|undefined|NaN)\b|\[object ", shown), f"stray value on the page {name}: {shown}"
     return path

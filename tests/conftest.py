@@ -10,7 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import ADMIN_PASSWORD, ADMIN_USERNAME, ServiceProcess, StaffClient, unique, with_database
+from tests.support import (ADMIN_PASSWORD, ADMIN_USERNAME, ServiceProcess, StaffClient, pgdata_folder, unique,
+                           with_database)
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +22,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
+    with pgdata_folder("test-pg") as pgdata:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        yield server.get_uri()
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +59,10 @@ async def database_url(create_database) -> str:
 
 @pytest.fixture(scope="session")
 def service(database_url: str, tmp_path_factory: pytest.TempPathFactory):
-    """The service under test, started once, as ``python -m service serve``."""
-    process = ServiceProcess(dsn=database_url, data_dir=tmp_path_factory.mktemp("service")).start()
+    """The service under test, started once, as ``python -m service serve``, with two worker processes on
+    its port: every test through it, the live view's among them, meets whichever worker the kernel hands
+    its connection to, as in production (VH_WORKERS defaults to the number of cores)."""
+    process = ServiceProcess(dsn=database_url, data_dir=tmp_path_factory.mktemp("service"), workers=2).start()
     yield process
     process.stop()
 

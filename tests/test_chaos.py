@@ -37,7 +37,9 @@ from tests.support import (
     ADMIN_USERNAME,
     ServiceProcess,
     StaffClient,
+    counters_applied,
     idempotency_key,
+    pgdata_folder,
     sse_events,
     with_database,
 )
@@ -226,6 +228,7 @@ async def check_nothing_lost_nothing_doubled(dsn: str, ledger: Ledger, world: Wo
             list(ledger.sent))
         assert sorted((r["key"], r["status_code"], r["id"]) for r in answers) == sorted(
             (key, 201, ack["id"]) for key, ack in ledger.acks.items())
+        await counters_applied(conn)
         expected = dict(await conn.fetchrow(FROM_SCRATCH, COUNTY, today()))
     finally:
         await conn.close()
@@ -332,13 +335,14 @@ class OwnPostgres:
 
 
 @pytest.fixture
-def own_postgres(tmp_path_factory: pytest.TempPathFactory):
+def own_postgres():
     """A PostgreSQL of this test's own, also when DATABASE_URL names the machine's shared server."""
-    server = OwnPostgres(tmp_path_factory.mktemp("own-pg"))
-    try:
-        yield server
-    finally:
-        server.cleanup()
+    with pgdata_folder("own-pg") as pgdata:
+        server = OwnPostgres(pgdata)
+        try:
+            yield server
+        finally:
+            server.cleanup()
 
 
 @contextlib.asynccontextmanager

@@ -272,6 +272,10 @@ def test_nationality_list_is_iso_3166_1():
 
 # --- phones ------------------------------------------------------------------------------------
 
+# Mainland mobile prefixes no operator has been given (phonenumbers' metadata, as MIIT allocates them).
+UNALLOCATED_MOBILE_PREFIXES = ("140", "141", "142", "143", "144", "146", "148", "149", "154", "160", "163", "164",
+                               "168", "169", "174", "179", "194")
+
 
 @pytest.mark.parametrize(
     ("phone", "normalised"),
@@ -283,6 +287,11 @@ def test_nationality_list_is_iso_3166_1():
         ("+4915112345678", "+4915112345678"),
         ("+49 151 1234 5678", "+4915112345678"),
         ("+1 415-555-2671", "+14155552671"),
+        ("+861065529988", "+861065529988"),  # a Beijing landline in E.164
+        ("+86 10 6552 9988", "+861065529988"),
+        ("010 6552 9988", "+861065529988"),  # the same, dialled within the mainland
+        ("+6837012", "+6837012"),  # Niue: four-digit numbers
+        ("19912345678", "19912345678"),  # 199: an allocated mobile prefix
     ],
 )
 def test_phone_passes(phone, normalised):
@@ -295,8 +304,10 @@ def test_phone_passes(phone, normalised):
         "12800138000",  # 12x is not a mobile prefix
         "1380013800",  # 10 digits
         "138001380001",
-        "+86 10 1234 5678",  # +86 must be a mobile
         "4915112345678",  # international without +
+        "+9991234567",  # no country has the code 999
+        *(f"{prefix}12345678" for prefix in UNALLOCATED_MOBILE_PREFIXES),
+        *(f"+86 {prefix}12345678" for prefix in UNALLOCATED_MOBILE_PREFIXES),
         "+0123456789",  # country codes do not start with 0
         "+1234567",  # too short
         "+1234567890123456",  # too long
@@ -352,6 +363,15 @@ def test_every_code_has_english_and_chinese_messages():
     for code in OWN_CODES:
         assert CATALOGUE[code]["en"] and CATALOGUE[code]["zh"], code
         assert CATALOGUE[code]["en"] != CATALOGUE[code]["zh"], code
+
+
+def test_the_check_out_errors_call_the_field_by_its_label():
+    """The form labels the field 预计退房日期 / Check-out date (static/stay-form.js); its errors say the same."""
+    labels = (JS_MODULE.parent / "stay-form.js").read_text(encoding="utf-8")
+    assert 'check_out: "预计退房日期"' in labels and 'check_out: "Check-out date"' in labels
+    for code in ("check_out_before_check_in", "stay_too_long"):
+        assert "预计退房日期" in CATALOGUE[code]["zh"] and "离店" not in CATALOGUE[code]["zh"], code
+        assert "check-out date" in CATALOGUE[code]["en"], code
 
 
 # --- the guest form's copy: static/documents.js ------------------------------------------------
@@ -456,6 +476,11 @@ SAMPLES = [
     ["checkPhone", "+0123456789"],
     ["checkPhone", "4915112345678"],
     ["checkPhone", ""],
+    ["checkPhone", "+6837012"],
+    ["checkPhone", "010 6552 9988"],
+    ["checkPhone", "1380013800"],
+    ["checkPhone", "12"],
+    ["checkPhone", "138-0013-800O"],
     days(-1, -1),
     days(7, 97),
     days(-2, 0),
@@ -467,13 +492,31 @@ SAMPLES = [
 
 
 def test_js_gives_the_same_codes_as_python_on_samples(run_js):
-    answers = run_js(SAMPLES)["results"]
+    samples = [call for call in SAMPLES if call[0] != "checkPhone"]
+    answers = run_js(samples)["results"]
     differences = [
         (call, js, python_result(*call))
-        for call, js in zip(SAMPLES, answers, strict=True)
+        for call, js in zip(samples, answers, strict=True)
         if js != python_result(*call)
     ]
     assert differences == []
+
+
+def test_the_pages_phone_check_is_lighter_than_the_servers_and_never_stricter(run_js):
+    """The page checks only a phone's shape (the phonenumbers metadata stays on the server, off the guest's
+    first load): what it refuses the server refuses with the same code; what the server refuses it may let
+    through, and the server's answer shows at the field."""
+    phones = [call[1] for call in SAMPLES if call[0] == "checkPhone"] + [
+        "+861065529988", "+4915112345678", "+14155552671", "19912345678", "1065529988", "+9991234567",
+        *(f"{prefix}12345678" for prefix in UNALLOCATED_MOBILE_PREFIXES)]
+    calls = [["checkPhone", phone] for phone in phones]
+    answers = dict(zip(phones, run_js(calls)["results"], strict=True))
+    server = {phone: python_result("checkPhone", phone) for phone in phones}
+    assert {phone: code for phone, code in answers.items() if code is not None and code != server[phone]} == {}
+    # Only the server knows which prefixes and country codes are allocated.
+    assert answers["+9991234567"] is None and server["+9991234567"] == "phone_invalid"
+    assert all(answers[f"{p}12345678"] is None and server[f"{p}12345678"] == "phone_invalid"
+               for p in UNALLOCATED_MOBILE_PREFIXES)
 
 
 def test_js_gives_the_same_codes_as_python_on_random_and_damaged_numbers(run_js):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Page, Route, expect
 
-from tests.browser import DESK, assert_no_sideways_scroll, log_in, snap
+from tests.browser import ARTIFACTS, DESK, assert_no_sideways_scroll, log_in, snap
 
 pytestmark = pytest.mark.browser
 
@@ -192,6 +193,84 @@ async def test_a_wrong_check_digit_is_shown_beside_the_document_number(new_conte
     await expect(number_field).not_to_have_attribute("aria-invalid", "true")
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_the_correct_the_marked_fields_banner_goes_once_every_field_is_fixed(new_context, dwelling, lang):
+    page = await (await new_context(lang)).new_page()
+    await page.goto(f"/r/{dwelling['token']}")
+    labels = LABELS[lang]
+    await page.get_by_role("button", name=labels["submit"]).click()
+    banner = page.locator(".stay-form .form-status")
+    await expect(banner).to_have_text("Please correct the marked fields." if lang == "en" else "请修改标出的内容。")
+    await expect(page.locator(".field-error")).to_have_count(3)  # name, number, phone
+    await snap(page, f"guest-banner-shown-{lang}")
+
+    await page.get_by_label(labels["full_name"], exact=True).fill("张三")
+    await page.get_by_label(labels["document_number"]).fill(resident_id())
+    await expect(page.locator(".field-error")).to_have_count(1)
+    await expect(banner).to_be_visible()  # the phone is still marked
+    await page.get_by_label(labels["phone"]).fill("13800138000")
+    await expect(page.locator(".field-error")).to_have_count(0)
+    await expect(banner).to_be_hidden()
+    await snap(page, f"guest-banner-gone-{lang}")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("device", [None, {"viewport": {"width": 1366, "height": 768}}], ids=["phone", "laptop"])
+async def test_a_guest_without_id_sees_the_way_to_apply_without_scrolling(new_context, dwelling, lang, device):
+    page = await (await new_context(lang, device=device)).new_page()
+    await page.goto(f"/r/{dwelling['token']}")
+    words = {"en": "No ID with you? Apply online →", "zh": "没带证件？在线申请 →"}
+    link = page.get_by_role("link", name=words[lang])
+    await expect(link).to_be_in_viewport(ratio=1)
+    box = await link.bounding_box()
+    line_height = await link.evaluate("(a) => parseFloat(getComputedStyle(a).lineHeight)")
+    assert box["height"] <= line_height + 1, "the link wraps onto a second line"
+    # Above the form: the first thing a guest without a card reads after the dwelling.
+    form_top = (await page.locator("form.stay-form").bounding_box())["y"]
+    assert box["y"] < form_top
+    await snap(page, f"guest-no-id-link-{lang}-{'phone' if device is None else 'laptop'}")
+
+    # It follows the language switch.
+    other = "zh" if lang == "en" else "en"
+    await page.get_by_role("button", name="中文" if other == "zh" else "English").click()
+    await expect(page.get_by_role("link", name=words[other])).to_be_in_viewport(ratio=1)
+    await page.get_by_role("link", name=words[other]).click()
+    await expect(page).to_have_url(re.compile(rf"/r/{re.escape(dwelling['token'])}/apply$"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_a_phone_number_that_does_not_exist_is_refused_by_the_server_at_the_phone_field(
+        new_context, dwelling, db, lang):
+    page = await (await new_context(lang)).new_page()
+    await page.goto(f"/r/{dwelling['token']}")
+    # 141 is no operator's prefix: the page's light check lets it through, the server's phonenumbers does not.
+    await fill_guest(page, lang, "张三", resident_id(), phone="141 1234 5678")
+    await page.get_by_role("button", name=LABELS[lang]["submit"]).click()
+    error = page.locator("#guest-phone-error")
+    await expect(error).to_have_text("This phone number does not exist: please enter a mainland number, or + and "
+                                     "the country code for another country." if lang == "en"
+                                     else "该电话号码不存在，请填写中国大陆号码，或以“+国家代码”开头的其他国家号码。")
+    await expect(page.get_by_label(LABELS[lang]["phone"])).to_be_focused()
+    await snap(page, f"guest-phone-refused-{lang}")
+    assert await stays_of(db, dwelling) == []
+    await page.get_by_label(LABELS[lang]["phone"]).fill("+86 10 6552 9988")  # a Beijing landline
+    await page.get_by_role("button", name=LABELS[lang]["submit"]).click()
+    await expect(page.locator(".receipt-code")).to_have_text(RECEIPT_CODE)
+
+
+@pytest.mark.parametrize("path", ["/login", "/r/some-token"])
+async def test_without_javascript_a_page_says_what_to_do(browser, service, path):
+    context = await browser.new_context(base_url=service.base_url, java_script_enabled=False, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(path)
+    notice = page.locator("main .card.error")
+    await expect(notice).to_contain_text("JavaScript")
+    await expect(notice).to_contain_text(re.compile("请在浏览器设置中启用"))
+    await expect(notice).to_contain_text("turn it on in your browser's settings")
+    await snap(page, f"noscript-{path.strip('/').split('/')[0]}")
+    await context.close()
+
+
 async def test_nothing_scrolls_sideways_at_360px_with_the_longest_texts(new_context, dwelling):
     page = await (await new_context("zh")).new_page()
     await page.goto(f"/r/{dwelling['token']}")
@@ -347,13 +426,14 @@ async def test_the_landlord_sees_the_guest_masked_and_checks_them_out(new_contex
     await log_in(page, landlord.account["username"], landlord.password)
     item = page.locator(f"[data-dwelling-id='{dwelling['id']}']")
     await expect(item.locator(".occupancy-count")).to_have_text("1 / 2")
-    await expect(item.get_by_role("link", name="Poster A4")).to_have_attribute(
-        "href", f"/api/v1/dwellings/{dwelling['id']}/poster?size=a4")
-    await expect(page.get_by_role("link", name="A6", exact=True)).to_have_attribute("href", "/api/v1/dwellings/posters?size=a6")
+    await expect(page.get_by_role("link", name="A6", exact=True)).to_have_attribute(
+        "href", f"/api/v1/dwellings/posters?size=a6&id={dwelling['id']}")
     await snap(page, "landlord-list")
     await assert_no_sideways_scroll(page)
 
-    await item.get_by_role("link", name="Guests").click()
+    await item.get_by_role("link", name="Lane 3 No. 5").click()
+    await expect(page.get_by_role("link", name="Poster A4")).to_have_attribute(
+        "href", f"/api/v1/dwellings/{dwelling['id']}/poster?size=a4")
     stay = page.locator(".stay")
     await expect(stay).to_have_count(1)
     await expect(stay.locator(".guest-name")).to_have_text("Chen Yi")
@@ -376,12 +456,18 @@ async def test_the_desk_registers_a_walk_in_guest(new_context, make_staff, make_
     room = await make_dwelling(desk, await make_area(parent=local_county), name="Guanlin Inn 201", kind="hotel_room")
     page = await (await new_context("en", device=DESK)).new_page()
     await log_in(page, desk.account["username"], f"{desk.account['username']}-password")
-    await page.locator(f"[data-dwelling-id='{room['id']}']").get_by_role("link", name="Guests").click()
+    await page.locator(f"[data-dwelling-id='{room['id']}']").get_by_role("link", name="Guanlin Inn 201").click()
     await expect(page.get_by_text("No guests at the moment.")).to_be_visible()
 
     await page.get_by_role("button", name="Register walk-in guest").click()
     number = resident_id("331004", "19750601")  # born in Luqiao: a local guest
     await fill_guest(page, "en", "Wang Fang", number, phone="+86 139 0000 0000")
+    # The clerk fills it in for the guests: a minor's relationship is to the main guest, not to "you".
+    await page.get_by_role("button", name="Add companion").click()
+    companion = page.get_by_role("group", name="Companion 1")
+    await companion.get_by_label("Minor without document").check()
+    await expect(companion.get_by_label("Relationship to the main guest")).to_be_visible()
+    await companion.get_by_role("button", name="Remove").click()
     await page.get_by_label("Check-out date").fill(await page.evaluate(
         "() => { const d = new Date(); d.setDate(d.getDate() + 3); return d.toLocaleDateString('en-CA'); }"))
     await snap(page, "desk-walk-in-form")
@@ -412,8 +498,9 @@ async def test_a_password_never_leaves_in_a_url_and_login_only_sends_on_within_t
         await release_script.wait()
         await route.continue_()
 
-    # A slow network: the form is on screen before the script that sends it has arrived.
-    await page.route("**/static/login.js", slow_script)
+    # A slow network: the form is on screen before the script that sends it has arrived (the page
+    # names its script with its version).
+    await page.route("**/static/login.js?v=*", slow_script)
     await page.goto("/login?next=//evil.example/phish", wait_until="commit")
     await script_held.wait()
     await page.get_by_label("Username").fill(landlord.account["username"])
@@ -429,11 +516,55 @@ async def test_a_password_never_leaves_in_a_url_and_login_only_sends_on_within_t
     assert landlord.password not in page.url
 
 
+# As they arrive in the address: percent-encoded or not.
+EVIL_NEXT = ["//evil.example/x", "%2F%2Fevil.example%2Fx", "%2F.%2F%2Fevil.example%2Fx", "/%5Cevil.example/x",
+             "/%09/evil.example/x", "https://evil.example/x", "javascript:alert(1)", "%2F%5C%5Cevil.example"]
+
+
+async def test_an_open_redirect_after_login_is_refused_but_an_in_site_next_is_followed(new_context, landlord):
+    page = await (await new_context("en", device=DESK)).new_page()
+    leaving: list[str] = []
+    page.on("request", lambda request: leaving.append(request.url) if urlsplit(request.url).hostname != "127.0.0.1" else None)
+    for next_ in [*EVIL_NEXT, "%2Fverify%23from-login"]:
+        await page.goto(f"/login?next={next_}")
+        await page.get_by_label("Username").fill(landlord.account["username"])
+        await page.get_by_label("Password").fill(landlord.password)
+        await page.get_by_role("button", name="Log in").click()
+        if next_.startswith("%2Fverify"):
+            await expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/verify#from-login$"))
+        else:  # the role's home instead
+            await expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/landlord$"), timeout=10_000)
+    assert not leaving
+
+
+async def test_a_landlord_changes_their_password_on_the_account_page_and_other_sessions_end(db, new_context, landlord):
+    username = landlord.account["username"]
+    # someone guessing from another address (this suite's calls all come from 127.0.0.1, whose own failures
+    # are forgiven on logging in)
+    await db.execute("INSERT INTO login_failures (username, client) VALUES ($1, '203.0.113.9')", username)
+    page = await (await new_context("en", device=DESK)).new_page()
+    await log_in(page, username, landlord.password)
+    await page.get_by_role("link", name="账号 Account").click()
+    await expect(page).to_have_url(re.compile(r"/account$"))
+    await expect(page.get_by_role("alert")).to_contain_text("1 failed login(s) since your previous login")
+    await page.get_by_label("Current password").fill(landlord.password)
+    await page.get_by_label("New password (10 characters or more)").fill("a-brand-new-password")
+    await page.get_by_label("New password again").fill("a-brand-new-password")
+    await page.get_by_role("button", name="修改密码 Change password").click()
+    await expect(page.get_by_role("status").filter(has_text="Password changed")).to_contain_text("1 other session(s) ended")
+    await snap(page, "account-password-changed")
+    assert (await landlord.get("/api/v1/auth/me")).status_code == 401  # the fixture's API session ended
+    await page.get_by_role("button", name="退出 Log out").click()
+    await expect(page).to_have_url(re.compile(r"/login$"))
+    await log_in(page, username, "a-brand-new-password", start="/account")
+
+
 async def test_a_rotated_qr_code_stops_the_old_link(new_context, dwelling, landlord):
     page = await (await new_context("en")).new_page()
     await log_in(page, landlord.account["username"], landlord.password)
     context = page.context
-    await page.locator(f"[data-dwelling-id='{dwelling['id']}']").get_by_role("button", name="Rotate QR code").click()
+    await page.locator(f"[data-dwelling-id='{dwelling['id']}']").get_by_role("link", name="Lane 3 No. 5").click()
+    await page.get_by_role("button", name="Rotate QR code").click()
     await expect(page.get_by_text("the old one no longer works")).to_be_visible()
     assert "old code stops working" in context.dialogs[-1]
 
@@ -442,3 +573,35 @@ async def test_a_rotated_qr_code_stops_the_old_link(new_context, dwelling, landl
     await expect(guest.get_by_role("alert")).to_contain_text("此二维码已停用")
     await expect(guest.locator("form")).to_have_count(0)
     await snap(guest, "guest-retired-qr")
+
+
+async def test_the_api_documentation_comes_from_the_service_alone_under_the_pages_csp(new_context, service):
+    """/schema with every other origin cut off: the viewer still shows the API, and breaks no CSP rule
+    (new_context fails the test on any violation or script error)."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from service.web import CONTENT_SECURITY_POLICY
+
+    served = httpx.get(f"{service.base_url}/schema")
+    assert served.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    context = await new_context("en", device=DESK)
+    elsewhere: list[str] = []
+
+    async def cut_off(route: Route) -> None:
+        elsewhere.append(route.request.url)
+        await route.abort()
+
+    own = urlsplit(service.base_url).netloc
+    await context.route(lambda url: urlsplit(url).netloc != own, cut_off)
+    page = await context.new_page()
+    await page.goto("/schema")
+    await expect(page.locator(".information-container .title")).to_contain_text("Virtual hotel")
+    registration = page.locator(".opblock-summary-path", has_text=re.compile(r"^/api/v1/public/dwellings/\{token\}/stays$"))
+    await expect(registration).to_be_visible()
+    await registration.click()
+    await expect(page.locator(".opblock.is-open .parameters-col_name", has_text="token")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)  # not snap(): the documentation rightly says "null" where a field may be null
+    await page.screenshot(path=ARTIFACTS / "schema.png")
+    assert elsewhere == [], elsewhere
