@@ -229,10 +229,10 @@ def create_app(settings: Settings, dsn: str, prepared: bool = False) -> Litestar
         middleware=[
             AccessLogMiddleware(),
             PrometheusConfig(app_name="vhotel", prefix="vhotel", group_path=True, exclude=["/metrics", "/static"]).middleware,
-            NulFreeUrlMiddleware,  # a NUL in a path or query never reaches a route (PostgreSQL text cannot hold it)
+            NulFreeUrlMiddleware(),  # a NUL in a path or query never reaches a route (PostgreSQL text cannot hold it)
             DefineMiddleware(SessionAuthMiddleware, exclude=["/static", "/healthz", "/metrics"]),
             DefineMiddleware(SessionCSRFMiddleware, config=csrf),
-            SecurityHeadersMiddleware,
+            SecurityHeadersMiddleware(),
             rate_limits(settings),
         ],
         after_exception=[log_server_error],

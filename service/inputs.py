@@ -27,9 +27,9 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from litestar.datastructures import FormMultiDict
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import SerializationException
-from litestar.middleware import AbstractMiddleware
+from litestar.middleware import ASGIMiddleware
 from litestar.params import BodyKwarg
-from litestar.types import Empty, Receive, Scope, Send
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from service.i18n import add_messages
 from service.problems import FieldError, Problem
@@ -115,16 +115,16 @@ async def read_forms_first(request: Request) -> None:
         await request.form()
 
 
-class NulFreeUrlMiddleware(AbstractMiddleware):
+class NulFreeUrlMiddleware(ASGIMiddleware):
     """A NUL in the path or the query (``%00``) answers 400 before any route parses it."""
 
-    scopes = {ScopeType.HTTP}
+    scopes = (ScopeType.HTTP,)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         query: bytes = scope.get("query_string", b"")
         if "\x00" in scope.get("path", "") or (b"%" in query and b"\x00" in unquote_to_bytes(query)):
             raise Problem(400, "invalid_input", errors=[FieldError("url", "nul_character")])
-        await self.app(scope, receive, send)
+        await next_app(scope, receive, send)
 
 
 

@@ -21,7 +21,7 @@ from litestar import Litestar, Request
 from litestar.config.compression import CompressionConfig
 from litestar.connection import ASGIConnection
 from litestar.enums import CompressionEncoding
-from litestar.middleware import AbstractMiddleware, ASGIMiddleware
+from litestar.middleware import ASGIMiddleware
 from litestar.config.csrf import CSRFConfig
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import PermissionDeniedException, TooManyRequestsException
@@ -131,11 +131,13 @@ CSP_HEADER = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
 NO_STORE_HEADER = (b"cache-control", b"no-store")
 
 
-class SecurityHeadersMiddleware(AbstractMiddleware):
+class SecurityHeadersMiddleware(ASGIMiddleware):
     """Security headers, the CSP among them, on every answer (the API viewer at /schema too); API answers
     are not cached unless a route says otherwise."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         path: str = scope.get("path", "")
         extra = [*SECURITY_HEADERS, CSP_HEADER]
         if path.startswith("/api/"):
@@ -149,7 +151,7 @@ class SecurityHeadersMiddleware(AbstractMiddleware):
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        await next_app(scope, receive, with_headers)
 
 
 class CompressionExceptStreams(CompressionMiddleware):
