@@ -6,6 +6,7 @@ months of what they find."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, timedelta
 
 import asyncpg
@@ -300,7 +301,7 @@ async def partitions_read(conn: asyncpg.Connection, table: str, sql: str, *args:
         [explained] = json.loads(await conn.fetchval(
             f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic ({', '.join(values)})"))
         await conn.execute("DEALLOCATE generic")
-    assert "$2" in json.dumps(explained["Plan"]), "not a generic plan"
+    assert re.search(r"\$\d", json.dumps(explained["Plan"])), "not a generic plan"
 
     def read(node: dict) -> set[str]:
         here = {node["Relation Name"]} if node.get("Relation Name", "").startswith(f"{table}_") and node.get(
@@ -347,5 +348,36 @@ async def test_a_search_reads_only_the_months_of_what_it_finds_even_as_a_generic
             assert [tuple(r) for r in rows] == [tuple(r) for r in await conn.fetch(joined.format(condition),
                                                                                      COUNTY, value)]
             assert len(rows) == (2 if condition.startswith("g.") else 4)
+    finally:
+        await conn.close()
+
+
+async def test_the_counter_applier_reads_only_the_guests_of_the_stays_it_applies(create_database):
+    """The statistics ledger's part of a batch finds its stays' guests by stay and month: two stays of two
+    months read those two months' guests, as a generic plan too (it read every guest of every month, so
+    each batch cost more as the months filled: 0.35 s at 1,000,000 stays), and every stay (NULLs, the
+    rebuild) still gives each guest its origin."""
+    conn = await asyncpg.connect(await create_database(), server_settings={"timezone": "Asia/Shanghai"})
+    try:
+        await apply_migrations(conn)
+        await conn.execute(SEED)
+        await conn.execute("SELECT stays_partition_month(m::date) FROM generate_series(current_date - 200,"
+                           " current_date, interval '1 month') m")
+        await conn.execute(HISTORY, 1, 1800, 180, 180, 3, False)
+        await conn.execute("ANALYZE stays, stay_guests")
+        picked = await conn.fetch("SELECT id, check_in FROM stays WHERE id IN (md5('stay' || 10)::uuid,"
+                                  " md5('stay' || 100)::uuid)")
+        months = {f"{r['check_in']:%Y_%m}" for r in picked}
+        assert len(months) == 2 and await conn.fetchval("SELECT count(DISTINCT tableoid) FROM stay_guests") >= 6
+
+        origins = "SELECT * FROM stats_guest_origins($1, $2)"
+        ids, check_ins = [r["id"] for r in picked], [r["check_in"] for r in picked]
+        assert await partitions_read(conn, "stay_guests", origins, ("uuid[]", ids), ("date[]", check_ins)) == {
+            f"stay_guests_{m}" for m in months}
+        found = await conn.fetch(origins, ids + ids, check_ins + check_ins)  # a stay twice in a batch: once
+        assert sorted(r["stay_id"] for r in found) == sorted(await conn.fetchval(
+            "SELECT array_agg(stay_id) FROM stay_guests WHERE stay_id = ANY ($1)", ids))
+        assert await conn.fetchval("SELECT count(*) FROM stats_guest_origins(NULL, NULL)") == await conn.fetchval(
+            "SELECT count(*) FROM stay_guests")
     finally:
         await conn.close()
