@@ -291,6 +291,18 @@ async def test_purge_drops_whole_months_and_deletes_only_the_edge_rows(create_da
         await conn.close()
 
 
+async def months_of_history(create_database) -> asyncpg.Connection:
+    """A connection to a new database holding 1,800 stays over the last 180 days, in their month partitions."""
+    conn = await asyncpg.connect(await create_database(), server_settings={"timezone": "Asia/Shanghai"})
+    await apply_migrations(conn)
+    await conn.execute(SEED)
+    await conn.execute("SELECT stays_partition_month(m::date) FROM generate_series(current_date - 200,"
+                       " current_date, interval '1 month') m")
+    await conn.execute(HISTORY, 1, 1800, 180, 180, 3, False)
+    await conn.execute("ANALYZE stays, stay_guests")
+    return conn
+
+
 async def partitions_read(conn: asyncpg.Connection, table: str, sql: str, *args: tuple[str, object]) -> set[str]:
     """The month partitions of ``table`` that ``sql`` read, run with (type, value) arguments as a cached generic
     plan (what a connection runs from its sixth execution on): the partitions its plan did not prune."""
@@ -315,14 +327,8 @@ async def test_a_search_reads_only_the_months_of_what_it_finds_even_as_a_generic
     """A person found in two months: the search by document reads the stays of those two months only, the
     search by phone the guests of the stays it found only (a join read every month once a connection's
     plan was generic), with the rows the join of the two tables gives."""
-    conn = await asyncpg.connect(await create_database(), server_settings={"timezone": "Asia/Shanghai"})
+    conn = await months_of_history(create_database)
     try:
-        await apply_migrations(conn)
-        await conn.execute(SEED)
-        await conn.execute("SELECT stays_partition_month(m::date) FROM generate_series(current_date - 200,"
-                           " current_date, interval '1 month') m")
-        await conn.execute(HISTORY, 1, 1800, 180, 180, 3, False)
-        await conn.execute("ANALYZE stays, stay_guests")
         person = await conn.fetchval("SELECT document_index FROM stay_guests WHERE stay_id = md5('stay' || 10)::uuid"
                                      " AND position = 0")
         await conn.execute("UPDATE stay_guests SET document_index = $1 WHERE stay_id = md5('stay' || 100)::uuid"
@@ -357,14 +363,8 @@ async def test_the_counter_applier_reads_only_the_guests_of_the_stays_it_applies
     months read those two months' guests, as a generic plan too (it read every guest of every month, so
     each batch cost more as the months filled: 0.35 s at 1,000,000 stays), and every stay (NULLs, the
     rebuild) still gives each guest its origin."""
-    conn = await asyncpg.connect(await create_database(), server_settings={"timezone": "Asia/Shanghai"})
+    conn = await months_of_history(create_database)
     try:
-        await apply_migrations(conn)
-        await conn.execute(SEED)
-        await conn.execute("SELECT stays_partition_month(m::date) FROM generate_series(current_date - 200,"
-                           " current_date, interval '1 month') m")
-        await conn.execute(HISTORY, 1, 1800, 180, 180, 3, False)
-        await conn.execute("ANALYZE stays, stay_guests")
         picked = await conn.fetch("SELECT id, check_in FROM stays WHERE id IN (md5('stay' || 10)::uuid,"
                                   " md5('stay' || 100)::uuid)")
         months = {f"{r['check_in']:%Y_%m}" for r in picked}
