@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import date, datetime, timedelta
 
 import asyncpg
@@ -379,5 +380,68 @@ async def test_the_counter_applier_reads_only_the_guests_of_the_stays_it_applies
             "SELECT array_agg(stay_id) FROM stay_guests WHERE stay_id = ANY ($1)", ids))
         assert await conn.fetchval("SELECT count(*) FROM stats_guest_origins(NULL, NULL)") == await conn.fetchval(
             "SELECT count(*) FROM stay_guests")
+    finally:
+        await conn.close()
+
+
+# A registration of one guest with document index `$3` at dwelling 1 today, by the SQL the service calls.
+STORE_ONE = """
+    SELECT * FROM store_stay(1, $1::uuid, sha256($1::uuid::text::bytea), current_date, current_date + 1,
+                             now() + interval '1 day', '\\x00', '\\x00', '138****0000', 'guest', ARRAY[$2::uuid],
+                             ARRAY['guest'], ARRAY['resident_id'], ARRAY['\\x00'::bytea], ARRAY[$3::bytea],
+                             ARRAY['44****'], ARRAY[NULL::text], ARRAY[NULL::text], ARRAY[NULL::smallint],
+                             ARRAY[NULL::char(1)], ARRAY['440305'::char(6)], ARRAY[false], ARRAY['guest'],
+                             '{}'::jsonb)"""
+# Blocks of each month's index of guests' documents read from memory or disk so far (an index, not the table:
+# autovacuum's ANALYZE reads tables while a test runs, and counts there too).
+DOCUMENT_INDEX_BLOCKS = """
+    SELECT relname, idx_blks_hit + idx_blks_read FROM pg_statio_user_indexes
+     WHERE relname LIKE 'stay_guests\\__%' AND indexrelname LIKE '%document_index%'"""
+
+
+async def guest_months_read(conn: asyncpg.Connection, sql: str, *args: object) -> tuple[set[str], asyncpg.Record]:
+    """The months whose guests' documents ``sql`` looked up (as a cached generic plan), and its row. (A month
+    without guests reads no block: its index's empty root is known from its first page, kept in memory.)"""
+    flush = "SELECT pg_stat_force_next_flush()"  # this backend's counts, out as soon as it is idle
+    await conn.execute(flush)
+    before = dict(await conn.fetch(DOCUMENT_INDEX_BLOCKS))
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        row = await conn.fetchrow(sql, *args)
+    await conn.execute(flush)
+    after = dict(await conn.fetch(DOCUMENT_INDEX_BLOCKS))
+    return {name.removeprefix("stay_guests_") for name, blocks in after.items() if blocks > before.get(name, 0)}, row
+
+
+async def test_a_registration_looks_for_its_guests_elsewhere_only_from_the_oldest_stay_not_checked_out(
+        create_database):
+    """Duplicate presence: a guest still at a stay of 100 days ago (never checked out) is found, reading the
+    guests of that month and the ones after only; once that stay is checked out, the same guest registering
+    again reads this month's guests only and is found at the stay registered today. (Every month was read:
+    at a province's size a page not in memory per month, 36 a registration.)"""
+    conn = await months_of_history(create_database)
+    try:
+        await conn.execute(HISTORY, 5000, 5000, 100, 1, 3, True)
+        overdue = await conn.fetchrow("SELECT s.id, s.check_in, g.document_index FROM stays s JOIN stay_guests g"
+                                      " ON g.stay_id = s.id AND g.position = 0 WHERE s.id = md5('stay' || 5000)::uuid")
+        months = {month_of(r[0]) for r in await conn.fetch("SELECT DISTINCT check_in FROM stay_guests")}
+        since_overdue = {m for m in months if m >= month_of(overdue["check_in"])}
+        assert len(months - since_overdue) >= 2 and month_of(TODAY) in since_overdue
+        # Once, so what its planning reads (every month's index's first page, kept after) is not counted.
+        await guest_months_read(conn, STORE_ONE, uuid.uuid4(), uuid.uuid4(), b"a document nobody else has")
+
+        first_id = uuid.uuid4()
+        read, found = await guest_months_read(conn, STORE_ONE, first_id, uuid.uuid4(), overdue["document_index"])
+        assert read == since_overdue
+        assert json.loads(found["body"])["notices"] == [{"code": "already_present"}]
+        assert await conn.fetchval("SELECT array_agg(details->>'other_stay_id') FROM alerts WHERE id = ANY ($1)",
+                                   found["alert_ids"]) == [str(overdue["id"])]
+
+        await conn.execute("UPDATE stays SET checked_out_at = now(), checked_out_by = 'owner' WHERE id = $1",
+                           overdue["id"])
+        read, found = await guest_months_read(conn, STORE_ONE, uuid.uuid4(), uuid.uuid4(), overdue["document_index"])
+        assert read == {month_of(TODAY)}
+        assert await conn.fetchval("SELECT array_agg(details->>'other_stay_id') FROM alerts WHERE id = ANY ($1)",
+                                   found["alert_ids"]) == [str(first_id)]
     finally:
         await conn.close()
